@@ -1,0 +1,41 @@
+# Two commands matter: `make site` and `make test`. Both set up what they need first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+KATEX_DIR := site_src/vendor/katex
+
+.PHONY: site test setup venv katex bench clean
+
+site: setup
+	$(PY) build.py build content
+
+test: setup
+	$(PY) -m pytest -q
+
+setup: venv katex
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# KaTeX CSS and fonts, from the npm package whose version matches pykatex's renderer.
+katex: $(KATEX_DIR)/katex.min.css
+
+$(KATEX_DIR)/katex.min.css: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	rm -rf $(KATEX_DIR) && mkdir -p $(KATEX_DIR)
+	cp node_modules/katex/dist/katex.min.css $(KATEX_DIR)/
+	cp -r node_modules/katex/dist/fonts $(KATEX_DIR)/fonts
+	cp node_modules/katex/LICENSE $(KATEX_DIR)/LICENSE
+
+bench: setup
+	$(PY) bench/engine.py
+	$(PY) bench/site.py
+	$(PY) bench/build.py
+
+clean:
+	rm -rf _site .cache

@@ -6,7 +6,27 @@ some figure is missing from the cache, so a build where no figure changed stays 
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+from generator.site.figures.cache import FigureCache
+from generator.site.figures.digests import Digests
+from generator.site.figures.markup import render_figure
+from generator.site.figures.planner import FIGURE_KINDS, Plan, PlanError, plan_figure
+
+__all__ = ["FigureStage", "FIGURE_KINDS"]
+
+
+def _directive_error(directive, message: str) -> Exception:
+    """The site's positioned error (`path:line:col: message`) for a directive."""
+    try:
+        from generator.site.directives import DirectiveError
+    except ImportError:  # the site pipeline has not landed; keep the same shape
+        return ValueError(f"{directive.pos}: {message}")
+    try:
+        return DirectiveError(directive.pos, message)
+    except TypeError:
+        return DirectiveError(f"{directive.pos}: {message}")
 
 
 class FigureStage:
@@ -16,24 +36,119 @@ class FigureStage:
         self.site = site
         self.cache_dir = Path(cache_dir)
         self.quiet = quiet
-        self.counters = {"computed": 0, "reused": 0}
-        self._planned = {}
+        self.cache = FigureCache(self.cache_dir / "figures")
+        self.digests = Digests(self.cache_dir / "figures" / "digests.json")
+        self.counters = {"computed": 0, "reused": 0, "planned": 0}
+        self.seconds = 0.0
+        self._plans: dict = {}        # directive position -> Plan
+        self._directives: dict = {}   # directive position -> directive (for errors)
+        self._data: dict = {}         # figure key -> data
 
+    # -- plan ---------------------------------------------------------------------------
     def plan(self, directive, params: dict, page_meta: dict) -> None:
-        """Record one directive's figure request (no computation)."""
-        self._planned[directive.pos] = (directive, params, page_meta)
+        """Record one directive's figure request and its cache key (no computation)."""
+        try:
+            plan = plan_figure(directive, params, page_meta, self.site, self.digests)
+        except PlanError as e:
+            raise _directive_error(directive, str(e)) from None
+        except OSError as e:
+            raise _directive_error(directive, f"cannot read {e.filename}: {e.strerror}") from None
+        self._plans[directive.pos] = plan
+        self._directives[directive.pos] = directive
+        self.counters["planned"] = len(self._plans)
 
+    # -- run ----------------------------------------------------------------------------
     def run(self) -> None:
-        """Compute every planned figure that is not cached."""
+        """Compute every planned figure that is not cached; reuse the rest."""
+        start = time.perf_counter()
+        self.digests.save()
+        todo: dict[str, Plan] = {}
+        for plan in self._plans.values():
+            if plan.key in self._data or plan.key in todo:
+                continue
+            data = self.cache.get(plan.key)
+            if data is None:
+                todo[plan.key] = plan
+            else:
+                self._data[plan.key] = data
+        self.counters["reused"] = len(self._data)
+        if todo:
+            self._compute(list(todo.values()))
+        self.seconds = time.perf_counter() - start
+        if not self.quiet and self._plans:
+            from rich.console import Console
+            Console(stderr=True).print(
+                f"figures: {self.counters['computed']} computed, {self.counters['reused']} "
+                f"reused in {self.seconds:.1f}s")
 
+    def _compute(self, plans: list[Plan]) -> None:
+        from generator.vis import api  # torch comes in only through api.compute
+
+        by_ref = {}
+        for pos, plan in self._plans.items():
+            by_ref.setdefault(plan.request.ref, self._directives[pos])
+        with _Progress(len(plans), self.quiet) as bar:
+            def store(i: int, result: api.FigureResult) -> None:
+                self.cache.put(plans[i].key, result.data, result.tiles)
+                self._data[plans[i].key] = result.data
+                self.counters["computed"] += 1
+                bar.advance()
+            try:
+                api.compute([p.request for p in plans], on_result=store)
+            except api.RequestError as e:
+                raise _directive_error(by_ref[e.ref], e.message) from None
+
+    # -- render -------------------------------------------------------------------------
     def render(self, directive) -> str:
-        """The directive's figure as HTML."""
-        return f'<figure class="ft-figure ft-{directive.name}"></figure>'
+        """The directive's figure as HTML (`run` must have been called)."""
+        plan = self._plans[directive.pos]
+        data = self._data[plan.key]
+        return render_figure(directive.name, data, base_url=getattr(self.site, "base_url", "/"),
+                             caption=plan.caption, size=plan.size)
 
     def files(self) -> dict[str, Path]:
-        """Site-relative path -> file to copy into the site (figure tiles)."""
-        return {}
+        """Site-relative path -> file to copy into the site: the tiles of every figure."""
+        out = {}
+        for plan in self._plans.values():
+            data = self._data.get(plan.key)
+            if data is None:
+                continue
+            for name in data.get("tiles", ()):
+                out[f"figures/{name}"] = self.cache.tile_path(name)
+        return out
 
     def watch_paths(self) -> list[Path]:
-        """Model weights and image files that `serve` must watch."""
-        return []
+        """Model weights, model code and image files that `serve` must watch."""
+        seen = {}
+        for plan in self._plans.values():
+            for p in plan.inputs:
+                seen[str(p)] = Path(p)
+        return list(seen.values())
+
+
+class _Progress:
+    """A rich progress bar over figures (done/total, ETA), or nothing when quiet."""
+
+    def __init__(self, total: int, quiet: bool):
+        self.total, self.quiet, self._bar = total, quiet, None
+
+    def __enter__(self):
+        if not self.quiet:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.console import Console
+            self._bar = Progress(TextColumn("figures"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("figures", total=self.total)
+        return self
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+        return False

@@ -1,0 +1,89 @@
+"""The figure cache: computed figures kept in `.cache/figures/` between builds.
+
+An entry is `entries/<key>.json` holding the figure's data and a checksum of it; its
+tiles live beside it in `tiles/<name>.png`, where the name is the hash of the PNG
+bytes. Tiles are written before the entry, and every file is written to a temporary
+name and renamed, so an interrupted build never leaves an entry that points at missing
+or partial tiles. A damaged entry or tile fails its checksum and is treated as absent,
+so the figure is simply computed again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+FORMAT = 1
+
+
+def tile_name(png: bytes) -> str:
+    """A tile's file name: its content hash (so identical tiles are stored once)."""
+    return hashlib.sha256(png).hexdigest()[:24] + ".png"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _checksum(data) -> str:
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class FigureCache:
+    """Content-addressed store of figure results under one directory."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.entries = self.root / "entries"
+        self.tiles = self.root / "tiles"
+
+    def tile_path(self, name: str) -> Path:
+        return self.tiles / name
+
+    def get(self, key: str) -> dict | None:
+        """The figure data stored under `key`, or None when absent or damaged."""
+        try:
+            entry = json.loads((self.entries / f"{key}.json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("format") != FORMAT:
+            return None
+        data, tiles = entry.get("data"), entry.get("tiles")
+        if not isinstance(tiles, list) or entry.get("checksum") != _checksum([data, tiles]):
+            return None
+        for name in tiles:
+            if not self._tile_ok(name):
+                return None
+        return data
+
+    def put(self, key: str, data: dict, tiles: dict[str, bytes]) -> None:
+        """Store a figure: its tiles first, then the entry that refers to them."""
+        for name, png in tiles.items():
+            if tile_name(png) != name:
+                raise ValueError(f"tile {name} does not match its content hash")
+            path = self.tile_path(name)
+            if not self._tile_ok(name):
+                write_atomic(path, png)
+        names = sorted(tiles)
+        entry = {"format": FORMAT, "data": data, "tiles": names,
+                 "checksum": _checksum([data, names])}
+        write_atomic(self.entries / f"{key}.json",
+                     json.dumps(entry, sort_keys=True).encode())
+
+    def _tile_ok(self, name: str) -> bool:
+        try:
+            return tile_name(self.tile_path(name).read_bytes()) == name
+        except OSError:
+            return False

@@ -1,0 +1,106 @@
+"""Figure HTML: a computed figure's data → `<figure>` markup through `templates/figures/`.
+
+Tiles are referred to by their content-hashed names; `tile_url` turns a name into a URL
+under the site's base URL. Layout numbers (positions as percentages of a box with a
+fixed aspect ratio) are computed here so the templates stay declarative.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup, escape
+
+from generator.site.figures.layout import LABEL, tree_layout
+
+TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+TILE_DIR = "figures"
+
+
+@lru_cache(maxsize=None)
+def _env(templates: Path) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _num
+    env.filters["pct"] = lambda v: f"{v:.4f}".rstrip("0").rstrip(".") + "%"
+    return env
+
+
+def _num(value, digits: int = 3) -> str:
+    """A short human number: 0.0123 → 0.0123, 1234.5 → 1.23e+03."""
+    v = float(value)
+    if v == 0:
+        return "0"
+    if 1e-3 <= abs(v) < 1e4:
+        return f"{v:.{digits}g}"
+    return f"{v:.{digits - 1}e}"
+
+
+def caption_html(text: str | None) -> Markup | None:
+    """Escape a caption; `code` spans in backticks become <code>."""
+    if not text:
+        return None
+    safe = str(escape(text))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", safe))
+
+
+def _tile(base_url: str, name: str) -> str:
+    return f"{base_url.rstrip('/')}/{TILE_DIR}/{name}"
+
+
+def _tree_context(data: dict, url) -> dict:
+    tree = data["tree"]
+    lay = tree_layout(tree, aspect=data.get("tile_h", 1) / max(data.get("tile_w", 1), 1))
+    W, H = lay.width, lay.height
+    nodes = []
+    for p in lay.nodes:
+        n = p.node
+        parent = p.parent.node["unit"] if p.parent else None
+        nodes.append({
+            "unit": n["unit"], "layer": n["layer"], "index": n["index"],
+            "activation": n.get("activation"), "weight": n.get("weight"),
+            "parent": parent, "path": n.get("path", n["unit"]),
+            "src": url(n["tile"]), "followed": bool(n.get("children")),
+            "left": 100 * p.x / W, "top": 100 * p.y / H,
+            "width": 100 * lay.tile_w / W, "height": 100 * (LABEL + lay.tile_h) / H,
+        })
+    edges = [{"x1": e.x1, "y1": e.y1, "x2": e.x2, "y2": e.y2, "weight": e.weight,
+              "strength": e.strength, "parent": e.parent.node["unit"],
+              "child": e.child.node["unit"]} for e in lay.edges]
+    label_cqw = 100 * LABEL * 0.62 / W
+    return {"nodes": nodes, "edges": edges, "W": W, "H": H, "label_cqw": label_cqw,
+            "cols": max(len(r) for r in lay.rows)}
+
+
+def default_caption(kind: str, data: dict) -> str:
+    """A caption saying what the figure shows, used when the author gave none."""
+    model, image = data.get("model", "?"), data.get("image_name", "")
+    on = f" on {image}" if image else ""
+    if kind == "hierarchy":
+        return (f"Units under `{data['tree']['unit']}` ({data.get('rule')} backprop, "
+                f"model {model}{on}); hover a line for its edge weight.")
+    if kind in ("unit", "units"):
+        names = ", ".join(f"`{u['unit']}`" for u in data["units"])
+        return f"{names} ({data.get('rule')} backprop, model {model}{on})."
+    if kind == "predictions":
+        return f"Top {len(data['predictions'])} predictions of model {model}{on}."
+    if kind == "featuremaps":
+        return f"Feature maps of `{data['layer']}` (model {model}{on})."
+    if kind == "maxacts":
+        return f"`{data['unit']}` across {len(data['items'])} images (model {model})."
+    return ""
+
+
+def render_figure(kind: str, data: dict, *, base_url: str, caption: str | None = None,
+                  size: str | None = None, templates: Path = TEMPLATES) -> str:
+    """The HTML of one figure."""
+    url = lambda name: _tile(base_url, name)  # noqa: E731
+    ctx = {"kind": kind, "data": data, "url": url, "size": size,
+           "caption": caption_html(caption if caption else default_caption(kind, data))}
+    if kind == "hierarchy":
+        ctx.update(_tree_context(data, url))
+    name = {"unit": "units"}.get(kind, kind)
+    return _env(Path(templates)).get_template(f"figures/{name}.html").render(ctx).strip()

@@ -1,0 +1,196 @@
+"""From a directive to a figure request: defaults, paths, normalized parameters, cache key.
+
+Everything here is torch-free: the key of a figure is a hash of the engine's version,
+the bytes of the files that define its model, the bytes of its images and its
+normalized parameters, so a build can tell which figures it already has without
+loading a model. Presentation-only settings (caption, size) stay out of the key.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.vis import api
+
+# Directive keys that only change how a figure is shown, never what is computed.
+PRESENTATION = {"caption", "size", "image", "images", "model", "weights", "alt", "class"}
+FIGURE_KINDS = ("unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts")
+DEFAULTS = {"rule": "guided", "depth": 2, "children": 5, "k": 5}
+
+
+class PlanError(Exception):
+    """A figure directive that cannot be planned; `str()` is the message without position."""
+
+
+@dataclass
+class Plan:
+    """One planned figure: what to compute, its cache key and how to show it."""
+
+    request: api.FigureRequest
+    key: str
+    caption: str | None = None
+    size: str | None = None
+    inputs: list[Path] = field(default_factory=list)   # files whose bytes are in the key
+
+
+def _site_dir(site) -> Path:
+    for name in ("dir", "site_dir", "root", "path"):
+        value = getattr(site, name, None)
+        if value is not None:
+            return Path(value).resolve()
+    raise AttributeError("site config has no site directory attribute")
+
+
+def _first(*values):
+    for v in values:
+        if v not in (None, ""):
+            return v
+    return None
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (list, tuple)):
+        out = []
+        for v in value:
+            out.extend(_as_list(v))
+        return out
+    return [value]
+
+
+def resolve_file(name: str, what: str, bases: list[Path], site_dir: Path) -> Path:
+    """Find `name` in the first base that has it; it must stay inside the site directory."""
+    raw = Path(str(name)).expanduser()
+    candidates = [raw] if raw.is_absolute() else [b / raw for b in bases]
+    for cand in candidates:
+        path = cand.resolve()
+        if not path.is_relative_to(site_dir):
+            raise PlanError(f"{what} {name!r} is outside the site directory {site_dir}; "
+                            f"put it under {site_dir}")
+        if path.is_file():
+            return path
+    where = ", ".join(str(b) for b in bases)
+    raise PlanError(f"{what} {name!r} not found (looked in {where})")
+
+
+def _units(directive, params: dict) -> list[str]:
+    for key in ("units", "unit", "root"):
+        if params.get(key):
+            return [str(u) for u in _as_list(params[key])]
+    return [str(a) for a in getattr(directive, "args", ()) or ()]
+
+
+def computation_params(kind: str, directive, params: dict, site_figures: dict) -> dict:
+    """The parameters that determine a figure's pixels and numbers, with defaults applied."""
+    get = lambda k: _first(params.get(k), site_figures.get(k), DEFAULTS.get(k))  # noqa: E731
+    display = {k[len("display_"):]: v for k, v in sorted(site_figures.items())
+               if k.startswith("display_")}
+    if params.get("display") or site_figures.get("display"):
+        display["name"] = _first(params.get("display"), site_figures.get("display"))
+    units = _units(directive, params)
+    if kind in ("unit", "units"):
+        if not units:
+            raise PlanError(f"{kind} needs a unit, e.g. << {kind} conv1_4 >>")
+        if kind == "unit" and len(units) != 1:
+            raise PlanError(f"unit takes one unit, got {len(units)}; use << units ... >> for several")
+        out = {"units": units, "rule": get("rule")}
+    elif kind == "hierarchy":
+        if len(units) != 1:
+            raise PlanError("hierarchy takes one root unit, e.g. << hierarchy fc6_1068 depth=3 >>")
+        out = {"root": units[0], "depth": int(get("depth")), "children": int(get("children")),
+               "path": [str(u) for u in _as_list(params.get("path"))], "rule": get("rule")}
+    elif kind == "predictions":
+        out = {"k": int(get("k"))}
+    elif kind == "featuremaps":
+        layer = _first(params.get("layer"), *(units or [None]))
+        if not layer:
+            raise PlanError("featuremaps needs a layer, e.g. << featuremaps conv1 >>")
+        out = {"layer": str(layer)}
+    elif kind == "maxacts":
+        if len(units) != 1:
+            raise PlanError("maxacts takes one unit, e.g. << maxacts conv1_7 images=a.png,b.png >>")
+        out = {"unit": units[0], "rule": get("rule")}
+    else:
+        raise PlanError(f"{kind} is not a figure; valid: {', '.join(FIGURE_KINDS)}")
+    if kind not in ("predictions", "featuremaps"):
+        out["display"] = display
+    return out
+
+
+def figure_key(model_id: dict, image_digests: list[str], kind: str, params: dict) -> str:
+    """The cache key: a hash of everything that decides the figure's content."""
+    blob = json.dumps({"engine": api.engine_version(), "model": model_id,
+                       "images": image_digests, "kind": kind, "params": params},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
+    """Turn one directive into a `Plan`. `digest(path)` hashes a file's bytes."""
+    kind = directive.name
+    site_dir = _site_dir(site)
+    post_dir = Path(page_meta.get("dir") or site_dir).resolve()
+    bases = [post_dir, site_dir / "images", site_dir]
+    site_figures = dict(getattr(site, "figures", None) or {})
+
+    model = str(_first(params.get("model"), page_meta.get("model"),
+                       getattr(site, "model", None), "default"))
+    weights = _first(params.get("weights"), page_meta.get("weights") if
+                     not params.get("model") else None, _site_weights(site, model))
+    try:
+        spec = api.model_spec(model, weights, base_dirs=[post_dir, site_dir])
+    except api.RequestError as e:
+        raise PlanError(str(e)) from None
+    for f in spec.files:
+        if not Path(f).resolve().is_relative_to(site_dir) and not spec.builtin:
+            raise PlanError(f"model file {f} is outside the site directory {site_dir}")
+
+    if kind == "maxacts":
+        names = _as_list(params.get("images"))
+        if not names:
+            raise PlanError("maxacts needs images=, e.g. images=a.png,b.png")
+    else:
+        names = [_first(params.get("image"), page_meta.get("image"), getattr(site, "image", None))]
+        if names[0] is None:
+            raise PlanError(f"{kind} needs an image: set image= here, `image:` in the front "
+                            "matter or `image` in site.toml")
+    images = [resolve_file(n, "image", bases, site_dir) for n in names]
+
+    cparams = computation_params(kind, directive, params, site_figures)
+    inputs = list(spec.files) + images
+    model_id = {"spec": spec.identity, "files": [digest(Path(f)) for f in spec.files]}
+    key = figure_key(model_id, [digest(p) for p in images], kind, cparams)
+    request = api.FigureRequest(kind=kind, model=spec.name, weights=spec.weights,
+                                images=[str(p) for p in images], params=cparams,
+                                ref=str(directive.pos))
+    return Plan(request=request, key=key, caption=params.get("caption"),
+                size=_size(params.get("size")), inputs=inputs)
+
+
+def _site_weights(site, model: str):
+    """Weights named for a model in site.toml (`[models.NAME] weights = ...`), if any."""
+    models = getattr(site, "models", None) or {}
+    entry = models.get(model) if isinstance(models, dict) else None
+    if isinstance(entry, dict):
+        return entry.get("weights")
+    return None
+
+
+def _size(value) -> str | None:
+    """`size=` as a CSS width: a bare number is pixels, `50%` stays a percentage."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    if text.replace(".", "", 1).isdigit():
+        return f"{text}px"
+    if text.endswith("%") and text[:-1].replace(".", "", 1).isdigit():
+        return text
+    if text.endswith(("px", "em", "rem")) and text.rstrip("pxrem").replace(".", "", 1).isdigit():
+        return text
+    raise PlanError(f"size={text!r} is not a width; use a number of pixels (size=400) "
+                    "or a percentage (size=50%)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from generator.site.errors import BuildError
 from generator.site.figures.cache import FigureCache
 from generator.site.figures.digests import Digests
 from generator.site.figures.markup import render_figure
@@ -17,16 +18,9 @@ from generator.site.figures.planner import FIGURE_KINDS, Plan, PlanError, plan_f
 __all__ = ["FigureStage", "FIGURE_KINDS"]
 
 
-def _directive_error(directive, message: str) -> Exception:
+def _directive_error(directive, message: str) -> BuildError:
     """The site's positioned error (`path:line:col: message`) for a directive."""
-    try:
-        from generator.site.directives import DirectiveError
-    except ImportError:  # the site pipeline has not landed; keep the same shape
-        return ValueError(f"{directive.pos}: {message}")
-    try:
-        return DirectiveError(directive.pos, message)
-    except TypeError:
-        return DirectiveError(f"{directive.pos}: {message}")
+    return BuildError(message, directive.pos)
 
 
 class FigureStage:

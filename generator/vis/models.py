@@ -1,0 +1,519 @@
+"""The model registry: a name becomes a network, its named layers, its preprocessing and
+its class labels.
+
+Names:
+
+* `alexnet`: torchvision's AlexNet. `conv1`..`conv5` are the outputs of the ReLUs after
+  each convolution (before pooling), `fc6`, `fc7` the ReLU outputs of the classifier,
+  `fc8` the last Linear's output (the logits).
+* `vgg16`: torchvision's VGG-16. `convB_I` is the ReLU output of the I-th convolution of
+  block B (blocks end at max-pools), `fc6`, `fc7` ReLU outputs, `fc8` the logits.
+* `resnet18`: torchvision's ResNet-18, layers named by module path: `relu` (the stem's
+  ReLU output, before the max-pool), `layer1.0` .. `layer4.1` (each BasicBlock's output,
+  i.e. relu(residual branch + shortcut); the block's ReLU module is called twice per block
+  and both calls follow the chosen rule) and `fc` (the logits).
+* `default`: the embedded Fashion-MNIST network (`generator.vis.default_model`), named by
+  the automatic rule below (`conv1`..`conv5`, `fc6`..`fc8`).
+* `path/to/file.py:factory`: `factory()` returns an `nn.Module`. Layers come from the
+  `layers` argument `{name: module_path}` (the output of that module is h_L), or are
+  derived automatically: in forward order, every ReLU module that directly follows a
+  Conv2d or Linear (BatchNorm allowed between) is `convN` / `fcN` (N counts the Conv2d and
+  Linear modules), and the last Linear, if no ReLU follows it, is `fcN`: its logits. The
+  file may define `INPUT_SHAPE` (C, H, W), `MEAN`, `STD`, `LABELS` and `preprocess(image)`;
+  otherwise the input is 3x224x224 with ImageNet normalization.
+
+Weights: `None` (torchvision architectures are then randomly initialized, seeded, with an
+`EngineWarning`; `default` uses its shipped file), `"imagenet"` (torchvision's weights
+enum, via torch hub's cache), or a path to a `.safetensors` file or a `torch.save`d
+state_dict (loaded with `weights_only=True`).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import EngineError, EngineWarning
+from .rules import ReluRules, is_rule_relu_output
+
+TORCHVISION = ("alexnet", "vgg16", "resnet18")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A named layer: h_L is the output of the module at `path`."""
+
+    name: str
+    path: str
+    kind: str  # 'conv' (h_L is C x H x W) or 'fc' (h_L is C)
+    size: int  # channels (conv) or units (fc)
+    relu: bool = True  # h_L is a ReLU output, so the rule applies at this layer
+    shape: tuple[int, ...] = ()  # h_L without the batch dimension
+
+    @property
+    def noun(self) -> str:
+        return "channels" if self.kind == "conv" else "units"
+
+
+@dataclass
+class Model:
+    """What `load_model` returns: an eval-mode module on its device, described."""
+
+    name: str
+    module: nn.Module
+    device: torch.device
+    layers: list[Layer]
+    input_shape: tuple[int, int, int]
+    labels: list[str]
+    weights_digest: str
+    preprocess_fn: Callable = field(repr=False, default=None)
+
+    def layer(self, name: str) -> Layer:
+        """The layer called `name`; EngineError listing the valid names otherwise."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise EngineError(
+            f"{self.name} has no layer {name!r}; its layers are {', '.join(self.layer_names)}")
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def position(self, layer: Layer | str) -> int:
+        """Index of a layer in forward order."""
+        name = layer if isinstance(layer, str) else layer.name
+        return self.layer_names.index(self.layer(name).name)
+
+    def below(self, layer: Layer | str) -> Layer | None:
+        """The named layer just before `layer` in forward order (None for the first)."""
+        i = self.position(layer)
+        return self.layers[i - 1] if i > 0 else None
+
+    def parse_unit(self, ref: str) -> tuple[Layer, int]:
+        """'fc6_1068', 'conv5:243', 'layer4.1:17' -> (layer, index); EngineError if invalid."""
+        text = str(ref).strip()
+        sep = ":" if ":" in text else "_"
+        name, _, index = text.rpartition(sep)
+        if not name or not index.isdigit():
+            example = self.unit_name(self.layers[-1], 0)
+            raise EngineError(
+                f"{text!r} is not a unit: write LAYER_INDEX or LAYER:INDEX, e.g. {example} "
+                f"(layers: {', '.join(self.layer_names)})")
+        layer = self.layer(name)
+        i = int(index)
+        if i >= layer.size:
+            raise EngineError(
+                f"{text}: {layer.name} has {layer.size} {layer.noun} (0..{layer.size - 1})")
+        return layer, i
+
+    def unit_name(self, layer: Layer | str, index: int) -> str:
+        """Canonical unit reference, `LAYER_INDEX` (usable in file names)."""
+        name = layer if isinstance(layer, str) else layer.name
+        return f"{name}_{index}"
+
+    def preprocess(self, image) -> torch.Tensor:
+        """A PIL image -> the (C, H, W) float32 input tensor of this model (on CPU)."""
+        x = self.preprocess_fn(image)
+        return x.to(torch.float32)
+
+    def predictions(self, x: torch.Tensor, k: int = 5) -> list[dict]:
+        """Top-k classes of one input (C, H, W): [{'index', 'label', 'prob'}] by probability."""
+        with torch.no_grad():
+            logits = self.module(x.to(self.device, torch.float32).unsqueeze(0))
+        probs = torch.softmax(logits.reshape(-1).double(), dim=0).cpu()
+        top = torch.topk(probs, min(k, probs.numel()))
+        out = []
+        for p, i in zip(top.values.tolist(), top.indices.tolist()):
+            label = self.labels[i] if i < len(self.labels) else str(i)
+            out.append({"index": i, "label": label, "prob": p})
+        return out
+
+
+def model_names() -> list[str]:
+    """The registry's names (a user model is `path/to/file.py:factory`)."""
+    return [*TORCHVISION, "default"]
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(name: str, weights: str | None = None, layers: dict[str, str] | None = None,
+               device: str | torch.device | None = None) -> Model:
+    """Build the model called `name` (see the module docstring); EngineError if impossible."""
+    try:
+        device = torch.device(device) if device is not None else default_device()
+    except (RuntimeError, TypeError) as exc:
+        raise EngineError(f"device {device!r} is not a torch device ({exc})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise EngineError(f"device {device} requested but CUDA is not available; use cpu")
+    if name in TORCHVISION:
+        spec = _torchvision(name, weights)
+    elif name == "default":
+        spec = _default(weights)
+    elif ".py:" in name:
+        spec = _user(name, weights)
+    else:
+        raise EngineError(
+            f"unknown model {name!r}: use one of {', '.join(model_names())} "
+            f"or path/to/file.py:factory")
+    module, layer_map, input_shape, labels, digest, preprocess_fn = spec
+    module = module.to(device).eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    if layers:
+        layer_map = dict(layers)
+    elif layer_map is None:
+        layer_map = derive_layers(module, input_shape, device, name)
+    described = describe_layers(module, layer_map, input_shape, device, name)
+    if labels is None:
+        labels = [str(i) for i in range(described[-1].size)]
+    return Model(name=name, module=module, device=device, layers=described,
+                 input_shape=tuple(input_shape), labels=list(labels),
+                 weights_digest=digest, preprocess_fn=preprocess_fn)
+
+
+# ---------------------------------------------------------------- layer maps
+
+def alexnet_layers() -> dict[str, str]:
+    convs = {f"conv{i + 1}": f"features.{j}" for i, j in enumerate((1, 4, 7, 9, 11))}
+    return {**convs, "fc6": "classifier.2", "fc7": "classifier.5", "fc8": "classifier.6"}
+
+
+def vgg_layers(module: nn.Module) -> dict[str, str]:
+    out, block, index, previous = {}, 1, 0, None
+    for i, m in enumerate(module.features):
+        if isinstance(m, nn.MaxPool2d):
+            block, index = block + 1, 0
+        elif isinstance(m, nn.ReLU) and isinstance(previous, nn.Conv2d):
+            index += 1
+            out[f"conv{block}_{index}"] = f"features.{i}"
+        previous = m
+    return {**out, "fc6": "classifier.1", "fc7": "classifier.4", "fc8": "classifier.6"}
+
+
+def resnet_layers() -> dict[str, str]:
+    blocks = [f"layer{i}.{j}" for i in range(1, 5) for j in range(2)]
+    return {"relu": "relu", **{b: b for b in blocks}, "fc": "fc"}
+
+
+def derive_layers(module: nn.Module, input_shape, device, model_name: str) -> dict[str, str]:
+    """The automatic rule: ReLU modules after Conv2d/Linear -> convN/fcN, last Linear -> logits."""
+    calls = _leaf_calls(module, input_shape, device, model_name)
+    counts: dict[str, int] = {}
+    for path, _ in calls:
+        counts[path] = counts.get(path, 0) + 1
+    out, n, affine, affine_path = {}, 0, None, None
+    for path, m in calls:
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            n += 1
+            affine, affine_path = ("conv" if isinstance(m, nn.Conv2d) else "fc"), path
+        elif isinstance(m, nn.ReLU) and affine is not None:
+            if counts[path] > 1:
+                raise EngineError(
+                    f"{model_name}: the ReLU module {path!r} runs {counts[path]} times per "
+                    f"forward, so layer names cannot be derived; give a layer map "
+                    f"{{name: module_path}}")
+            out[f"{affine}{n}"] = path
+            affine = None
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.Identity)):
+            continue
+        else:
+            affine = None
+    last_linear = [p for p, m in calls if isinstance(m, nn.Linear)]
+    if last_linear and calls[-1][0] == last_linear[-1]:
+        out[f"fc{n}"] = last_linear[-1]
+    if not out:
+        raise EngineError(
+            f"{model_name}: no ReLU module follows a Conv2d or Linear, so layer names cannot "
+            f"be derived; give a layer map {{name: module_path}}")
+    return out
+
+
+def _leaf_calls(module, input_shape, device, model_name):
+    calls, handles = [], []
+    for path, m in module.named_modules():
+        if path and not list(m.children()):
+            handles.append(m.register_forward_hook(
+                lambda mod, args, out, path=path: calls.append((path, mod))))
+    try:
+        _probe_forward(module, input_shape, device, model_name)
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def _probe_forward(module, input_shape, device, model_name):
+    x = torch.zeros((1, *input_shape), device=device, requires_grad=True)
+    try:
+        with ReluRules("gradient"):
+            return module(x)
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise EngineError(
+            f"{model_name}: forward of a {tuple(input_shape)} input failed "
+            f"({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def describe_layers(module: nn.Module, layer_map: dict[str, str], input_shape, device,
+                    model_name: str) -> list[Layer]:
+    """Run one probe forward and describe each named layer, in forward order."""
+    modules = dict(module.named_modules())
+    for name, path in layer_map.items():
+        if not name or "-" in name or name != name.strip() or "/" in name:
+            raise EngineError(f"{model_name}: layer name {name!r} must be non-empty and "
+                              f"contain no '-', '/' or spaces")
+        if path not in modules:
+            raise EngineError(f"{model_name}: layer {name} names module {path!r}, which does "
+                              f"not exist; modules are e.g. "
+                              f"{', '.join(p for p in list(modules)[1:9])}")
+    seen: dict[str, list] = {}
+    handles = []
+    for name, path in layer_map.items():
+        def hook(mod, args, out, name=name):
+            seen.setdefault(name, []).append(out)
+        handles.append(modules[path].register_forward_hook(hook))
+    try:
+        _probe_forward(module, input_shape, device, model_name)
+    finally:
+        for h in handles:
+            h.remove()
+    layers = []
+    for name, outs in seen.items():  # insertion order = forward order
+        path = layer_map[name]
+        if len(outs) != 1:
+            raise EngineError(f"{model_name}: module {path!r} (layer {name}) runs {len(outs)} "
+                              f"times per forward; name a module that runs once")
+        out = outs[0]
+        if not isinstance(out, torch.Tensor) or out.dim() not in (2, 4) or out.shape[0] != 1:
+            raise EngineError(f"{model_name}: module {path!r} (layer {name}) must output a "
+                              f"tensor (N, C, H, W) or (N, C)")
+        kind = "conv" if out.dim() == 4 else "fc"
+        layers.append(Layer(name=name, path=path, kind=kind, size=int(out.shape[1]),
+                            relu=is_rule_relu_output(out), shape=tuple(out.shape[1:])))
+    missing = [n for n in layer_map if n not in seen]
+    if missing:
+        raise EngineError(f"{model_name}: layer {missing[0]} (module {layer_map[missing[0]]!r}) "
+                          f"is not called by the forward pass")
+    return layers
+
+
+# ---------------------------------------------------------------- sources
+
+def _torchvision(name: str, weights):
+    import torchvision
+
+    builder = getattr(torchvision.models, name)
+    enum = torchvision.models.get_model_weights(name).IMAGENET1K_V1
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = builder(weights=None)
+    if weights is None:
+        warnings.warn(f"{name} has random weights (seeded); pass --weights imagenet or a "
+                      f"file for meaningful pictures", EngineWarning, stacklevel=3)
+        digest = tensors_digest(module.state_dict())
+    elif weights == "imagenet":
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # hub prints "Downloading: ..."
+                state = enum.get_state_dict(progress=False, check_hash=True)
+        except Exception:
+            hub = Path(torch.hub.get_dir()) / "checkpoints"
+            filename = enum.url.rsplit("/", 1)[-1]
+            raise EngineError(
+                f"ImageNet weights for {name} could not be downloaded from {enum.url}: place "
+                f"{filename} in {hub} or pass --weights PATH") from None
+        module.load_state_dict(state)
+        digest = tensors_digest(module.state_dict())
+    else:
+        digest = load_weights_file(module, weights, name)
+    if name == "alexnet":
+        layer_map = alexnet_layers()
+    elif name == "vgg16":
+        layer_map = vgg_layers(module)
+    else:
+        layer_map = resnet_layers()
+    return (module, layer_map, (3, 224, 224), list(enum.meta["categories"]), digest,
+            imagenet_preprocess)
+
+
+def _default(weights):
+    try:
+        from . import default_model
+        module = default_model.build()
+        path = default_model.WEIGHTS_PATH
+        preprocess, labels = default_model.preprocess, list(default_model.CLASS_NAMES)
+        size = int(default_model.INPUT_SIZE)
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise EngineError(f"the default model is not available ({type(exc).__name__}: "
+                          f"{_first_line(exc)})") from None
+    if weights == "imagenet":
+        raise EngineError("the default model has no ImageNet weights; omit --weights or "
+                          "pass a weights file")
+    if weights is None and not Path(path).is_file():
+        raise EngineError(f"the default model's weights {path} are missing; run "
+                          f"`python build.py train-default` or pass --weights PATH")
+    digest = load_weights_file(module, weights if weights is not None else path, "default")
+    return module, None, (1, size, size), labels, digest, preprocess
+
+
+def _user(ref: str, weights):
+    file, _, factory = ref.rpartition(":")
+    path = Path(file)
+    if not path.is_file():
+        raise EngineError(f"model file {file} not found (expected path/to/file.py:factory)")
+    spec = importlib.util.spec_from_file_location(
+        f"featuretree_user_model_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}",
+        path)
+    source = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(source)
+    except Exception as exc:
+        raise EngineError(f"{file}: could not be imported ({type(exc).__name__}: "
+                          f"{_first_line(exc)})") from None
+    fn = getattr(source, factory, None)
+    if not callable(fn):
+        names = [n for n, v in vars(source).items() if callable(v) and not n.startswith("_")]
+        raise EngineError(f"{file} has no factory {factory!r}; callables there: "
+                          f"{', '.join(names) or 'none'}")
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            module = fn()
+    except Exception as exc:
+        raise EngineError(f"{ref}: the factory failed ({type(exc).__name__}: "
+                          f"{_first_line(exc)})") from None
+    if not isinstance(module, nn.Module):
+        raise EngineError(f"{ref}: the factory returned {type(module).__name__}, not an "
+                          f"nn.Module")
+    if weights == "imagenet":
+        raise EngineError(f"{ref}: --weights imagenet is only for {', '.join(TORCHVISION)}; "
+                          f"pass a weights file")
+    if weights is not None:
+        digest = load_weights_file(module, weights, ref)
+    else:
+        digest = tensors_digest(module.state_dict())
+    input_shape = tuple(getattr(source, "INPUT_SHAPE", (3, 224, 224)))
+    if len(input_shape) != 3:
+        raise EngineError(f"{file}: INPUT_SHAPE must be (C, H, W), got {input_shape}")
+    labels = getattr(source, "LABELS", None)
+    preprocess = getattr(source, "preprocess", None)
+    if preprocess is None:
+        c = input_shape[0]
+        mean = getattr(source, "MEAN", IMAGENET_MEAN if c == 3 else (0.5,) * c)
+        std = getattr(source, "STD", IMAGENET_STD if c == 3 else (0.5,) * c)
+        preprocess = Resize(input_shape, mean, std)
+    return module, None, input_shape, labels, digest, preprocess
+
+
+# ---------------------------------------------------------------- preprocessing
+
+@dataclass(frozen=True)
+class Resize:
+    """Shorter side to `resize` (default H), center crop (H, W), scale to [0,1], normalize."""
+
+    shape: tuple[int, int, int]
+    mean: tuple
+    std: tuple
+    resize: int | None = None
+
+    def __call__(self, image) -> torch.Tensor:
+        import numpy as np
+        from PIL import Image
+
+        c, h, w = self.shape
+        image = image.convert("L" if c == 1 else "RGB")
+        side = self.resize or max(h, w)
+        iw, ih = image.size
+        scale = side / min(iw, ih)
+        image = image.resize((max(w, round(iw * scale)), max(h, round(ih * scale))),
+                             Image.Resampling.BILINEAR)
+        iw, ih = image.size
+        left, top = (iw - w) // 2, (ih - h) // 2
+        image = image.crop((left, top, left + w, top + h))
+        arr = np.asarray(image, dtype=np.float32) / 255.0
+        x = torch.from_numpy(arr.reshape(h, w, -1).copy()).permute(2, 0, 1)
+        mean = torch.tensor(self.mean, dtype=torch.float32).reshape(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32).reshape(-1, 1, 1)
+        return (x - mean) / std
+
+
+imagenet_preprocess = Resize((3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, resize=256)
+
+
+# ---------------------------------------------------------------- weights
+
+def tensors_digest(state: dict[str, torch.Tensor]) -> str:
+    """sha256 over (name, dtype, shape, bytes) of every tensor, in sorted name order."""
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_weights_file(module: nn.Module, weights, model_name: str) -> str:
+    """Load a .safetensors file or a torch.save'd state_dict into `module`; return its sha256."""
+    path = Path(weights)
+    if not path.is_file():
+        raise EngineError(f"weights file {weights} not found (use a .safetensors file, a "
+                          f"torch.save'd state_dict, or 'imagenet')")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        try:
+            state = load_file(str(path), device="cpu")
+        except Exception as exc:
+            raise EngineError(f"{path}: not a readable safetensors file "
+                              f"({_first_line(exc)})") from None
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise EngineError(f"{path}: not a state_dict saved with torch.save "
+                              f"({type(exc).__name__}: {_first_line(exc)})") from None
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+    if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise EngineError(f"{path}: expected a state_dict (a dict of name -> tensor)")
+    expected = module.state_dict()
+    for key, want in expected.items():
+        if key not in state:
+            raise EngineError(f"{path} does not fit {model_name}: missing tensor {key} "
+                              f"{tuple(want.shape)}")
+        if tuple(state[key].shape) != tuple(want.shape):
+            raise EngineError(f"{path} does not fit {model_name}: {key} has shape "
+                              f"{tuple(state[key].shape)}, the model needs {tuple(want.shape)}")
+    for key in state:
+        if key not in expected:
+            raise EngineError(f"{path} does not fit {model_name}: unexpected tensor {key}")
+    module.load_state_dict(state, strict=True)
+    return file_digest(path)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -327,7 +327,8 @@ def _torchvision(name: str, weights):
         digest = tensors_digest(module.state_dict())
     elif weights == "imagenet":
         try:
-            with contextlib.redirect_stderr(io.StringIO()):  # hub prints "Downloading: ..."
+            # hub writes "Downloading: ..." to stdout, which may be carrying --json -
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 state = enum.get_state_dict(progress=False, check_hash=True)
         except Exception:
             hub = Path(torch.hub.get_dir()) / "checkpoints"

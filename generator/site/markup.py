@@ -1,0 +1,72 @@
+"""Post body -> HTML: Python-Markdown with pymdown-extensions, KaTeX math, kramdown
+compatibility and site-aware links. Imported only when a page must be re-rendered.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import markdown
+from markdown.extensions.toc import TocExtension
+
+from .config import SiteConfig
+from .kramdown import rewrite_ials
+from .links import rewrite_links
+from .posts import Post
+from .slug import kramdown_id
+from .tex import MathContext, MathExtension
+
+
+@dataclass
+class Body:
+    """A post's rendered body; `assets` are the site files it references."""
+
+    html: str
+    toc: str = ""
+    assets: list[str] = field(default_factory=list)
+
+
+_P_FIGURE = re.compile(r"<p>\s*(<figure\b(?:(?!</?p[\s>]).)*?</figure>)\s*</p>", re.S)
+_MARKDOWN_ATTR = re.compile(r'(<[A-Za-z][\w-]*\b[^<>]*?)\s+markdown=(?:"[^"]*"|\'[^\']*\'|\w+)')
+
+
+def kramdown_cleanup(html: str) -> str:
+    """What Python-Markdown leaves of HTML blocks it could not parse (e.g. a
+    `<figure markdown="1">` indented inside a list item): unwrap the `<p>` around
+    the figure and drop leftover `markdown=` attributes."""
+    html = _P_FIGURE.sub(r"\1", html)
+    return _MARKDOWN_ATTR.sub(r"\1", html)
+
+
+class MarkdownRenderer:
+    """One Markdown instance reused across posts (reset between them)."""
+
+    def __init__(self, config: SiteConfig, post_urls: dict):
+        self.config = config
+        self.post_urls = post_urls
+        self.ctx = MathContext()
+        self.md = markdown.Markdown(
+            output_format="html",
+            extensions=[
+                "footnotes", "tables", "attr_list", "md_in_html", "def_list", "abbr",
+                TocExtension(slugify=kramdown_id, permalink="#", permalink_class="headerlink",
+                             permalink_title="Link to this section"),
+                "pymdownx.superfences", "pymdownx.highlight",
+                MathExtension(self.ctx),
+            ],
+            extension_configs={
+                "footnotes": {"BACKLINK_TITLE": "Back to the text"},
+                "pymdownx.highlight": {"use_pygments": True, "css_class": "highlight",
+                                       "guess_lang": False, "pygments_lang_class": True},
+            },
+        )
+
+    def render(self, post: Post, text: str) -> Body:
+        """Convert `text` (the post body with directives replaced by tokens)."""
+        self.md.reset()
+        self.ctx.source, self.ctx.path, self.ctx.line_offset = post.body, post.shown, post.body_line
+        html = self.md.convert(rewrite_ials(text))
+        html = kramdown_cleanup(html)
+        html, assets = rewrite_links(html, post, self.config, self.post_urls)
+        toc = getattr(self.md, "toc", "")
+        return Body(html, toc if "<li>" in toc else "", assets)

@@ -1,0 +1,83 @@
+"""Where the code is in a markdown source: fenced blocks and code spans.
+
+Directives, kramdown extensions and math are recognised only outside code, so a
+post can show `<< unit conv1_4 >>` or `{::comment}` literally inside backticks.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+
+_FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})(.*)$")
+_BACKTICKS = re.compile(r"(?<!\\)`+")
+_RUN = re.compile(r"`+")
+
+
+class CodeRegions:
+    """Sorted, disjoint [start, end) character ranges of code in a text."""
+
+    def __init__(self, text: str):
+        self.spans: list[tuple[int, int]] = []
+        self._scan(text)
+        self._starts = [s for s, _ in self.spans]
+
+    def __contains__(self, offset: int) -> bool:
+        i = bisect.bisect_right(self._starts, offset) - 1
+        return i >= 0 and offset < self.spans[i][1]
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether [start, end) touches any code range."""
+        i = bisect.bisect_right(self._starts, end - 1) - 1
+        return i >= 0 and self.spans[i][1] > start
+
+    def _scan(self, text: str) -> None:
+        lines = text.splitlines(keepends=True)
+        offset = 0
+        chunk_start = None  # start offset of the current run of non-blank prose lines
+        fence = None  # (char, length, start offset)
+        for line in lines:
+            end = offset + len(line)
+            if fence is not None:
+                char, n, start = fence
+                stripped = line.strip()
+                if stripped and set(stripped) == {char} and len(stripped) >= n:
+                    self.spans.append((start, end))
+                    fence = None
+            else:
+                m = _FENCE_OPEN.match(line.rstrip("\r\n"))
+                if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
+                    if chunk_start is not None:
+                        self._spans_in(text, chunk_start, offset)
+                        chunk_start = None
+                    fence = (m.group(1)[0], len(m.group(1)), offset)
+                elif not line.strip():
+                    if chunk_start is not None:
+                        self._spans_in(text, chunk_start, offset)
+                        chunk_start = None
+                elif chunk_start is None:
+                    chunk_start = offset
+            offset = end
+        if fence is not None:
+            self.spans.append((fence[2], len(text)))
+        elif chunk_start is not None:
+            self._spans_in(text, chunk_start, len(text))
+        self.spans.sort()
+
+    def _spans_in(self, text: str, start: int, end: int) -> None:
+        """Code spans of one paragraph: a run of N backticks up to the next run of exactly N."""
+        pos = start
+        while True:
+            m = _BACKTICKS.search(text, pos, end)
+            if not m:
+                return
+            n = len(m.group(0))
+            close = m.end()
+            while True:
+                c = _RUN.search(text, close, end)
+                if not c:
+                    break
+                if len(c.group(0)) == n:
+                    self.spans.append((m.start(), c.end()))
+                    break
+                close = c.end()
+            pos = c.end() if c else m.end()

@@ -19,8 +19,9 @@ Names:
   derived automatically: in forward order, every ReLU module that directly follows a
   Conv2d or Linear (BatchNorm allowed between) is `convN` / `fcN` (N counts the Conv2d and
   Linear modules), and the last Linear, if no ReLU follows it, is `fcN`: its logits. The
-  file may define `INPUT_SHAPE` (C, H, W), `MEAN`, `STD`, `LABELS` and `preprocess(image)`;
-  otherwise the input is 3x224x224 with ImageNet normalization.
+  file may define `INPUT_SHAPE` (C, H, W) (or the module an `input_shape` attribute),
+  `MEAN`, `STD`, `LABELS` and `preprocess(image)`; otherwise the input is 3x224x224 with
+  ImageNet normalization.
 
 Weights: `None` (torchvision architectures are then randomly initialized, seeded, with an
 `EngineWarning`; `default` uses its shipped file), `"imagenet"` (torchvision's weights
@@ -408,7 +409,8 @@ def _user(ref: str, weights):
         digest = load_weights_file(module, weights, ref)
     else:
         digest = tensors_digest(module.state_dict())
-    input_shape = tuple(getattr(source, "INPUT_SHAPE", (3, 224, 224)))
+    input_shape = tuple(getattr(module, "input_shape", None)
+                        or getattr(source, "INPUT_SHAPE", (3, 224, 224)))
     if len(input_shape) != 3:
         raise EngineError(f"{file}: INPUT_SHAPE must be (C, H, W), got {input_shape}")
     labels = getattr(source, "LABELS", None)

@@ -126,6 +126,13 @@ def _string(meta: dict, key: str, text: str, shown: str, default: str = "") -> s
     return str(value)
 
 
+def file_slug(path: Path) -> str:
+    """The slug a post file gets from its name (`2015-10-31-a-cat.md` -> `a-cat`)."""
+    stem = path.parent.name if path.stem == "index" else path.stem
+    dated = _DATED_NAME.match(stem)
+    return url_slug(dated.group(4) if dated else stem)
+
+
 def load_post(path: Path, config: SiteConfig, data: bytes | None = None) -> Post:
     """Parse one post file: front matter, dates, tags, directives (validated)."""
     shown = display_path(path)
@@ -158,7 +165,7 @@ def load_post(path: Path, config: SiteConfig, data: bytes | None = None) -> Post
     title = _string(meta, "title", fm_text, shown)
     if not title.strip():
         raise BuildError("front matter has no title: add 'title: ...'", Pos(shown, 1, 1))
-    slug = url_slug(_string(meta, "slug", fm_text, shown) or (dated.group(4) if dated else stem))
+    slug = url_slug(_string(meta, "slug", fm_text, shown)) or file_slug(path)
     if not slug:
         raise BuildError("cannot make a URL from this file name; add 'slug: some-name'", Pos(shown, 1, 1))
     body = blank_extensions(body)

@@ -1,0 +1,97 @@
+"""Site commands: build, serve, new, clean. Bad input exits 2 with one line."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from generator.cli import UserError
+
+SITE_DIR = click.argument("site_dir", default="content", required=False,
+                          type=click.Path(file_okay=False, path_type=Path))
+
+
+def _user_errors(fn):
+    """Turn BuildError / OSError into UserError (exit 2, `error: path:line:col: message`)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from generator.site.errors import BuildError
+
+        try:
+            return fn(*args, **kwargs)
+        except BuildError as e:
+            raise UserError(str(e)) from None
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            raise UserError(f"{where}{e.strerror or e}") from None
+
+    return wrapper
+
+
+@click.command()
+@SITE_DIR
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory (default: site.toml's `output`, else SITE_DIR/_site).")
+@click.option("--drafts", is_flag=True, help="Include posts marked `draft: true` or `published: false`.")
+@click.option("--base-url", help="Override site.toml's base_url, e.g. /REPO/ for a project page.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@_user_errors
+def build(site_dir, out, drafts, base_url, quiet):
+    """Build SITE_DIR (default: content) into a static site.
+
+    The new site is written beside the output directory and swapped in at the end:
+    if anything fails, the previous site stays as it was.
+    """
+    from generator.site.pipeline import build as run_build
+
+    result = run_build(site_dir, out=out, drafts=drafts, quiet=quiet, base_url=base_url)
+    if not quiet:
+        click.echo(result.summary())
+
+
+@click.command()
+@SITE_DIR
+@click.option("--port", "-p", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--drafts/--no-drafts", default=True, show_default=True, help="Include draft posts.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+@_user_errors
+def serve(site_dir, port, drafts, out):
+    """Preview SITE_DIR at http://127.0.0.1:PORT, rebuilding on change.
+
+    Watches posts, images, site.toml, templates, assets and the model/image files
+    that figures use; open pages reload after each successful rebuild.
+    """
+    from generator.site.serve import serve as run_serve
+
+    run_serve(site_dir, port=port, drafts=drafts, out=out, echo=lambda s: click.echo(s))
+
+
+@click.command()
+@click.argument("title")
+@SITE_DIR
+@_user_errors
+def new(title, site_dir):
+    """Create a draft post titled TITLE in SITE_DIR/posts (never overwrites)."""
+    from generator.site.newpost import new_post
+
+    click.echo(f"created {new_post(site_dir, title)}")
+
+
+@click.command()
+@SITE_DIR
+@_user_errors
+def clean(site_dir):
+    """Remove SITE_DIR's built site and its cache (figures and build manifest)."""
+    from generator.site.config import load_config
+
+    config = load_config(site_dir)
+    out = config.output
+    targets = [out, config.cache, *out.parent.glob(f"{out.name}.tmp-*"), *out.parent.glob(f"{out.name}.old-*")]
+    removed = [p for p in targets if p.exists()]
+    for p in removed:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    click.echo("removed " + ", ".join(str(p) for p in removed) if removed else "nothing to remove")

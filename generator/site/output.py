@@ -1,0 +1,112 @@
+"""Writing the site: into a temporary directory beside the output, then swapped in
+with one rename, so a failed build leaves the previous site untouched and a reader
+of the old site never sees half of a new one.
+
+Unchanged pages are hard-linked from the previous site (copied where links are
+not possible); the build manifest records which inputs made each output file.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+MANIFEST_VERSION = 1
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link `src` to `dst` (same bytes, no copy); copy across filesystems."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return rc == 0
+
+
+class OutputTree:
+    """A new site being assembled in `<out>.tmp-PID`; `commit()` swaps it in."""
+
+    def __init__(self, out_dir: Path, previous: dict[str, str]):
+        self.out_dir = out_dir
+        self.previous = previous  # site path -> key, from the last successful build
+        self.tmp = out_dir.with_name(f"{out_dir.name}.tmp-{os.getpid()}")
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir(parents=True)
+        self.keys: dict[str, str] = {}
+        self.written = 0
+        self.reused = 0
+
+    def reuse(self, rel: str, key: str) -> bool:
+        """Link the previous build's file for `rel` if it was made from the same inputs."""
+        old = self.out_dir / rel
+        if self.previous.get(rel) != key or not old.is_file():
+            return False
+        link_or_copy(old, self.tmp / rel)
+        self.keys[rel] = key
+        self.reused += 1
+        return True
+
+    def write(self, rel: str, data: str | bytes, key: str) -> None:
+        """Write a freshly rendered file."""
+        path = self.tmp / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        self.keys[rel] = key
+        self.written += 1
+
+    def add_file(self, rel: str, src: Path) -> None:
+        """Publish an existing file (asset, image, figure tile) at `rel`."""
+        link_or_copy(src, self.tmp / rel)
+
+    def commit(self) -> None:
+        """Swap the new tree in; the old one is removed afterwards."""
+        out = self.out_dir
+        if out.exists() and _exchange(self.tmp, out):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        old = out.with_name(f"{out.name}.old-{os.getpid()}")
+        if out.exists():
+            os.rename(out, old)
+        os.rename(self.tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def load_manifest(path: Path, out_dir: Path) -> dict:
+    """The last build into `out_dir`: {"files": {path: key}, "assets": {page: [files]}}.
+
+    Empty when absent, unreadable, from another version or for another output.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION or data.get("out") != str(out_dir):
+        return {}
+    return {k: v for k, v in data.items() if k in ("files", "assets") and isinstance(v, dict)}
+
+
+def save_manifest(path: Path, out_dir: Path, data: dict) -> None:
+    """Write the manifest atomically (a crash leaves the previous one or none)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"version": MANIFEST_VERSION, "out": str(out_dir), **data}))
+    os.replace(tmp, path)

@@ -1,0 +1,328 @@
+"""The build: config -> posts (front matter, directives validated) -> figures planned
+and computed -> pages rendered -> site written and swapped in.
+
+Incremental: every output file has a key, a hash of everything it was made from
+(post source, templates, config, this code, figure HTML, neighbouring posts). A
+file whose key is unchanged is hard-linked from the previous site instead of
+rendered, so a no-op rebuild imports neither Markdown, Jinja2 nor torch. Rendered
+post bodies are cached by their own key, for the feed and for template edits.
+"""
+from __future__ import annotations
+
+import hashlib
+import html as htmllib
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .config import SiteConfig, load_config
+from .errors import BuildError
+from .output import OutputTree, load_manifest, save_manifest
+from .posts import Post, load_posts
+from .slug import url_slug
+from .theme import asset_dirs, list_files, template_dirs, tree_digest
+
+PYGMENTS_STYLE = "friendly"
+
+
+@dataclass
+class BuildResult:
+    """What a build did, for the summary line and for tests."""
+
+    out_dir: Path
+    posts: int = 0
+    files: int = 0
+    rendered: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    figures: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    watch_paths: list[Path] = field(default_factory=list)  # model/image files `serve` watches
+
+    def summary(self) -> str:
+        figs = ""
+        if self.figures:
+            figs = "; figures: " + ", ".join(f"{k} {v}" for k, v in self.figures.items())
+        return (f"built {self.posts} posts into {self.out_dir} "
+                f"({self.rendered} pages rendered, {self.reused} reused{figs}) in {self.seconds:.2f}s")
+
+
+def _h(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """Hash of this package's own sources: a new pipeline version re-renders everything."""
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for p in sorted(here.glob("*.py")):
+        h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def _token(post: Post, i: int) -> str:
+    return f"ftfigure{i}z{post.digest[:12]}"
+
+
+_IN_P = re.compile(r"<p[\s>]|</p>")
+
+
+def splice_figures(html: str, tokens: list[str], figures: list[str]) -> str:
+    """Put each figure where its directive was: a paragraph of its own becomes the
+    figure; an inline directive closes the paragraph around it (a <figure> cannot
+    live inside a <p>)."""
+    for tok, fig in zip(tokens, figures):
+        block = f"<p>{tok}</p>"
+        if block in html:
+            html = html.replace(block, fig)
+            continue
+        i = html.find(tok)
+        if i < 0:
+            continue
+        opens = [m.group(0) for m in _IN_P.finditer(html, 0, i)]
+        inside_p = bool(opens) and opens[-1] != "</p>"
+        html = html[:i] + (f"</p>\n{fig}\n<p>" if inside_p else fig) + html[i + len(tok):]
+    return re.sub(r"<p>\s*</p>\n?", "", html)
+
+
+def tokenized_body(post: Post) -> str:
+    """The post body with each directive replaced by a unique placeholder word."""
+    lines = post.body.split("\n")
+    starts, off = [], 0
+    for line in lines:
+        starts.append(off)
+        off += len(line) + 1
+    text, shift = post.body, 0
+    for i, d in enumerate(post.directives):
+        at = starts[d.pos.line - post.body_line - 1] + d.pos.col - 1 + shift
+        tok = _token(post, i)
+        text = text[:at] + tok + text[at + len(d.raw):]
+        shift += len(tok) - len(d.raw)
+    return text
+
+
+def _body_has_title(html: str, title: str) -> bool:
+    m = re.match(r"\s*<h1\b[^>]*>(.*?)</h1>", html, re.S)
+    if not m:
+        return False
+    text = re.sub(r"<a class=\"headerlink\".*?</a>|<[^>]+>", "", m.group(1))
+    return htmllib.unescape(text).strip().lower() == title.strip().lower()
+
+
+class _Bodies:
+    """Rendered post bodies, cached on disk by (post source, config, code, URLs)."""
+
+    def __init__(self, config: SiteConfig, post_urls: dict, urls_key: str):
+        self.config = config
+        self.post_urls = post_urls
+        self.urls_key = urls_key
+        self.dir = config.cache / "site" / "bodies"
+        self._renderer = None
+        self._memo: dict[str, dict] = {}
+
+    def key(self, post: Post) -> str:
+        return _h("body", code_digest(), post.digest, self.config.digest, self.urls_key,
+                  str(post.source))
+
+    def get(self, post: Post) -> dict:
+        key = self.key(post)
+        if key in self._memo:
+            return self._memo[key]
+        path = self.dir / f"{key}.json"
+        try:
+            body = json.loads(path.read_text())
+            if all((self.config.site_dir / a).is_file() for a in body["assets"]):
+                self._memo[key] = body
+                return body
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if self._renderer is None:
+            from .markup import MarkdownRenderer
+
+            self._renderer = MarkdownRenderer(self.config, self.post_urls)
+        rendered = self._renderer.render(post, tokenized_body(post))
+        body = {"html": rendered.html, "toc": rendered.toc, "assets": rendered.assets}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(body))
+        tmp.replace(path)
+        self._memo[key] = body
+        return body
+
+
+def _figure_stage(config: SiteConfig, posts: list[Post], quiet: bool, stage_factory):
+    """The figures stage, imported only when some post has a directive."""
+    first = next((d for p in posts for d in p.directives), None)
+    if first is None:
+        return None
+    if stage_factory is None:
+        try:
+            from .figures import FigureStage
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith("generator.site.figures"):
+                raise BuildError("figures are not available in this checkout "
+                                 "(generator/site/figures is missing)", first.pos) from None
+            raise
+        stage_factory = FigureStage
+    stage = stage_factory(config, config.cache, quiet=quiet)
+    for post in posts:
+        for d, params in zip(post.directives, post.params):
+            stage.plan(d, params, post.page_meta)
+    stage.run()
+    return stage
+
+
+def build(site_dir: str | Path = "content", *, out: str | Path | None = None, drafts: bool = False,
+          quiet: bool = False, base_url: str | None = None, stage_factory=None) -> BuildResult:
+    """Build the site in `site_dir` into its output directory (see module doc).
+
+    Raises BuildError for bad input; the previous output is then left as it was.
+    `stage_factory(config, cache_dir, quiet=...)` replaces the figures stage (tests).
+    """
+    t0 = time.perf_counter()
+    config = load_config(site_dir, output=out, base_url=base_url)
+    posts = load_posts(config, drafts=drafts)
+    stage = _figure_stage(config, posts, quiet, stage_factory)
+
+    assets = {}  # assets/ path -> source file
+    for d in asset_dirs(config):
+        for p in list_files(d):
+            assets[p.relative_to(d).as_posix()] = p
+    site_key = _h("site", code_digest(), tree_digest(template_dirs(config)), config.digest,
+                  drafts, sorted(assets))
+    post_urls = {p.source: p.url_path for p in posts}
+    urls_key = _h(sorted((str(k), v) for k, v in post_urls.items()))
+    bodies = _Bodies(config, post_urls, urls_key)
+
+    manifest_path = config.cache / "site" / "manifest.json"
+    previous = load_manifest(manifest_path, config.output)
+    tree = OutputTree(config.output, previous.get("files", {}))
+    result = BuildResult(config.output, posts=len(posts))
+    theme = None
+
+    def page(rel: str, key: str, template: str, **context) -> None:
+        nonlocal theme
+        if tree.reuse(rel, key):
+            return
+        if theme is None:
+            from .theme import Theme
+
+            theme = Theme(config, set(assets))
+        tree.write(rel, theme.render(template, **context), key)
+
+    try:
+        figure_html = {}
+        for post in posts:
+            figure_html[post.source] = [stage.render(d) for d in post.directives] if stage else []
+
+        used_assets: dict[str, list[str]] = {}
+        for i, post in enumerate(posts):
+            newer = posts[i - 1] if i > 0 else None
+            older = posts[i + 1] if i + 1 < len(posts) else None
+            figs = figure_html[post.source]
+            rel = f"{post.url_path}index.html"
+            key = _h("post", site_key, bodies.key(post), figs,
+                     [(p.title, p.url_path) if p else None for p in (newer, older)])
+            old_assets = previous.get("assets", {}).get(rel)
+            if old_assets is not None and all((config.site_dir / a).is_file() for a in old_assets) \
+                    and tree.reuse(rel, key):
+                used_assets[rel] = old_assets
+                continue
+            body = bodies.get(post)
+            html = splice_figures(body["html"], [_token(post, j) for j in range(len(figs))], figs)
+            used_assets[rel] = body["assets"]
+            page(rel, key, "post.html", post=post, body=_markup(html), toc=_markup(body["toc"]),
+                 body_has_title=_body_has_title(html, post.title), newer=newer, older=older)
+
+        listing = [(p.title, p.url_path, p.date.isoformat(), p.description, p.tags, p.draft) for p in posts]
+        page("index.html", _h("index", site_key, listing), "index.html", posts=posts)
+        tags: dict[str, tuple[str, list[Post]]] = {}
+        for post in posts:
+            for tag in post.tags:
+                tags.setdefault(url_slug(tag) or "tag", (tag, []))[1].append(post)
+        tag_list = sorted(((name, ps) for name, ps in tags.values()), key=lambda t: t[0].lower())
+        page("tags/index.html", _h("tags", site_key, [(n, len(ps)) for n, ps in tag_list]),
+             "tags.html", tags=tag_list)
+        for slug, (name, tagged) in tags.items():
+            summary = [(p.title, p.url_path, p.date.isoformat(), p.description) for p in tagged]
+            page(f"tags/{slug}/index.html", _h("tag", site_key, name, summary), "tag.html",
+                 tag=name, posts=tagged)
+
+        recent = posts[: config.feed_entries]
+        feed_key = _h("feed", site_key, [(bodies.key(p), figure_html[p.source]) for p in recent], listing[:len(recent)])
+        if not tree.reuse("feed.xml", feed_key):
+            entries = []
+            for p in recent:
+                figs = figure_html[p.source]
+                entries.append({"post": p, "html": splice_figures(
+                    bodies.get(p)["html"], [_token(p, j) for j in range(len(figs))], figs)})
+            updated = max((p.date for p in posts), default=None)
+            page("feed.xml", feed_key, "feed.xml", entries=entries,
+                 updated=updated.isoformat() if updated else "1970-01-01T00:00:00+00:00")
+        pages = [("", None)] + [(p.url_path, p.date.strftime("%Y-%m-%d")) for p in posts] + \
+                [("tags/", None)] + [(f"tags/{s}/", None) for s in tags]
+        page("sitemap.xml", _h("sitemap", site_key, pages), "sitemap.xml", pages=pages)
+        page("404.html", _h("404", site_key), "404.html")
+
+        robots = "User-agent: *\nAllow: /\n" + (f"Sitemap: {config.full_url('sitemap.xml')}\n" if config.url else "")
+        for rel, text in (("robots.txt", robots), (".nojekyll", "")):
+            if not tree.reuse(rel, _h(rel, text)):
+                tree.write(rel, text, _h(rel, text))
+        pyg_key = _h("pygments", code_digest(), PYGMENTS_STYLE)
+        if not tree.reuse("assets/css/pygments.css", pyg_key):
+            from .theme import pygments_css
+
+            tree.write("assets/css/pygments.css", pygments_css(PYGMENTS_STYLE), pyg_key)
+
+        published = set(tree.keys)
+        for rel, src in assets.items():
+            _publish(tree, published, f"assets/{rel}", src)
+        for rel in sorted({a for lst in used_assets.values() for a in lst}):
+            _publish(tree, published, rel, config.site_dir / rel)
+        static = config.site_dir / "static"
+        if static.is_dir():
+            for p in list_files(static):
+                _publish(tree, published, p.relative_to(static).as_posix(), p)
+        if stage is not None:
+            for rel, src in sorted(stage.files().items()):
+                _publish(tree, published, rel, Path(src))
+
+        has_math = any('class="katex' in b["html"] for b in bodies._memo.values())
+        if has_math and "vendor/katex/katex.min.css" not in assets:
+            result.warnings.append("site_src/vendor/katex/ is missing (run `make katex`): "
+                                   "math is rendered but the page has no KaTeX stylesheet or fonts")
+        manifest_path.unlink(missing_ok=True)
+        tree.commit()
+    except BaseException:
+        tree.abort()
+        raise
+    save_manifest(manifest_path, config.output, {"files": tree.keys, "assets": used_assets})
+    result.files = len(published)
+    result.rendered = tree.written
+    result.reused = tree.reused
+    if stage is not None:
+        result.figures = dict(getattr(stage, "counters", {}))
+        result.watch_paths = [Path(p) for p in stage.watch_paths()]
+    result.seconds = time.perf_counter() - t0
+    if not quiet:
+        for w in result.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    return result
+
+
+def _publish(tree: OutputTree, published: set[str], rel: str, src: Path) -> None:
+    if rel in published:
+        return
+    published.add(rel)
+    tree.add_file(rel, src)
+
+
+def _markup(s: str):
+    from markupsafe import Markup
+
+    return Markup(s)

@@ -1,0 +1,183 @@
+"""Local preview: serve the built site on 127.0.0.1, rebuild when a source changes,
+and reload open pages (server-sent events).
+
+The reload script is injected into HTML responses by this server only; the
+files on disk (and the published site) never contain it.
+"""
+from __future__ import annotations
+
+import http.server
+import sys
+import threading
+from functools import partial
+from pathlib import Path
+
+from .config import SiteConfig, load_config
+from .errors import BuildError
+from .theme import SITE_SRC, TEMPLATES
+
+RELOAD_PATH = "/__featuretree_reload"
+RELOAD_SCRIPT = (
+    "<script>(function(){var s=new EventSource(%r);"
+    "s.onmessage=function(){location.reload();};})();</script>" % RELOAD_PATH
+).encode()
+
+
+class Reloads:
+    """A counter that SSE clients wait on; each successful rebuild bumps it."""
+
+    def __init__(self):
+        self.version = 0
+        self.cond = threading.Condition()
+        self.closing = False
+
+    def bump(self) -> None:
+        with self.cond:
+            self.version += 1
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self.cond:
+            self.cond.wait_for(lambda: self.version != seen or self.closing, timeout)
+            return self.version
+
+
+class PreviewHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files under `base_url`, the reload stream, and script injection."""
+
+    def __init__(self, *args, base_url: str, reloads: Reloads, **kwargs):
+        self.base_url = base_url
+        self.reloads = reloads
+        super().__init__(*args, **kwargs)
+
+    def log_message(self, fmt, *args):  # quiet: the terminal shows builds, not requests
+        pass
+
+    def translate_path(self, path):
+        clean = path.split("?", 1)[0].split("#", 1)[0]
+        if clean.startswith(self.base_url):
+            path = "/" + path[len(self.base_url):]
+        else:
+            path = "/__outside_base_url__"
+        return super().translate_path(path)
+
+    def do_GET(self):
+        if self.path == RELOAD_PATH:
+            return self._events()
+        if self.path in ("/", "") and self.base_url != "/":
+            self.send_response(302)
+            self.send_header("Location", self.base_url)
+            self.end_headers()
+            return
+        fs = Path(self.translate_path(self.path))
+        if fs.is_dir() and self.path.split("?", 1)[0].endswith("/"):
+            fs = fs / "index.html"
+        if fs.suffix == ".html" and fs.is_file():
+            return self._html(fs)
+        if not fs.exists():
+            return self._not_found()
+        return super().do_GET()
+
+    def _html(self, fs: Path, status: int = 200) -> None:
+        data = fs.read_bytes()
+        i = data.rfind(b"</body>")
+        data = data[:i] + RELOAD_SCRIPT + data[i:] if i >= 0 else data + RELOAD_SCRIPT
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _not_found(self) -> None:
+        page = Path(self.directory) / "404.html"
+        if page.is_file():
+            return self._html(page, 404)
+        self.send_error(404)
+
+    def _events(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        seen = self.reloads.version
+        try:
+            self.wfile.write(b": connected\n\n")
+            self.wfile.flush()
+            while not self.reloads.closing:
+                now = self.reloads.wait(seen, timeout=15)
+                if self.reloads.closing:
+                    break
+                self.wfile.write(b"data: reload\n\n" if now != seen else b": keep-alive\n\n")
+                self.wfile.flush()
+                seen = now
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def _watch_filter(config: SiteConfig):
+    from watchfiles import DefaultFilter
+
+    skip = [config.output, config.cache]
+    base = DefaultFilter()
+
+    def allowed(change, path: str) -> bool:
+        p = Path(path)
+        if p.name.startswith(config.output.name + ".") or any(p.is_relative_to(s) for s in skip):
+            return False
+        return base(change, path)
+
+    return allowed
+
+
+def serve(site_dir: str | Path, port: int = 8000, drafts: bool = True, out=None, echo=print) -> None:
+    """Build, serve and rebuild on change until interrupted (Ctrl-C)."""
+    from watchfiles import watch
+
+    from .pipeline import build
+
+    config = load_config(site_dir, output=out)
+    reloads = Reloads()
+
+    def rebuild() -> list[Path]:
+        try:
+            result = build(site_dir, out=out, drafts=drafts, quiet=False)
+        except BuildError as e:
+            echo(f"error: {e}")
+            return []
+        echo(result.summary())
+        reloads.bump()
+        return result.watch_paths
+
+    extra = rebuild()
+    config.output.mkdir(parents=True, exist_ok=True)
+    handler = partial(PreviewHandler, directory=str(config.output), base_url=config.base_url, reloads=reloads)
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as e:
+        raise BuildError(f"cannot listen on 127.0.0.1:{port} ({e.strerror}); pass another --port") from None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    echo(f"serving {config.output} at http://127.0.0.1:{server.server_address[1]}{config.base_url} "
+         f"(Ctrl-C stops)")
+    sys.stdout.flush()
+    try:
+        while True:
+            roots = {config.site_dir, TEMPLATES, SITE_SRC, *(Path(p) for p in extra)}
+            roots = sorted(str(p) for p in roots if Path(p).exists())
+            for _changes in watch(*roots, watch_filter=_watch_filter(config), raise_interrupt=True):
+                new_extra = rebuild() or extra
+                sys.stdout.flush()
+                if set(new_extra) != set(extra):
+                    extra = new_extra
+                    break  # watch the new set of model/image files
+    except KeyboardInterrupt:
+        pass
+    finally:
+        reloads.close()
+        server.shutdown()

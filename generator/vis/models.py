@@ -130,15 +130,11 @@ class Model:
 
     def predictions(self, x: torch.Tensor, k: int = 5) -> list[dict]:
         """Top-k classes of one input (C, H, W): [{'index', 'label', 'prob'}] by probability."""
+        from .probes import top_predictions
+
         with torch.no_grad():
             logits = self.module(x.to(self.device, torch.float32).unsqueeze(0))
-        probs = torch.softmax(logits.reshape(-1).double(), dim=0).cpu()
-        top = torch.topk(probs, min(k, probs.numel()))
-        out = []
-        for p, i in zip(top.values.tolist(), top.indices.tolist()):
-            label = self.labels[i] if i < len(self.labels) else str(i)
-            out.append({"index": i, "label": label, "prob": p})
-        return out
+        return top_predictions(logits, self.labels, k)
 
 
 def model_names() -> list[str]:

@@ -49,7 +49,7 @@ class OutputTree:
             shutil.rmtree(self.tmp)
         self.tmp.mkdir(parents=True)
         self.keys: dict[str, str] = {}
-        self.written = 0
+        self.written: list[str] = []
         self.reused = 0
 
     def reuse(self, rel: str, key: str) -> bool:
@@ -68,7 +68,7 @@ class OutputTree:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
         self.keys[rel] = key
-        self.written += 1
+        self.written.append(rel)
 
     def add_file(self, rel: str, src: Path) -> None:
         """Publish an existing file (asset, image, figure tile) at `rel`."""

@@ -37,6 +37,7 @@ class BuildResult:
     posts: int = 0
     files: int = 0
     rendered: int = 0
+    rendered_files: list[str] = field(default_factory=list)
     reused: int = 0
     seconds: float = 0.0
     figures: dict = field(default_factory=dict)
@@ -103,7 +104,22 @@ def tokenized_body(post: Post) -> str:
         tok = _token(post, i)
         text = text[:at] + tok + text[at + len(d.raw):]
         shift += len(tok) - len(d.raw)
-    return text
+    return unescape_directives(text)
+
+
+def unescape_directives(text: str) -> str:
+    """`\\<<` (a literal `<<` in prose) loses its backslash; code is left alone."""
+    from .textscan import CodeRegions
+
+    code = CodeRegions(text)
+    out, last = [], 0
+    for m in re.finditer(r"\\<<", text):
+        if m.start() in code:
+            continue
+        out.append(text[last:m.start()])
+        last = m.start() + 1
+    out.append(text[last:])
+    return "".join(out)
 
 
 def _body_has_title(html: str, title: str) -> bool:
@@ -303,7 +319,8 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
         raise
     save_manifest(manifest_path, config.output, {"files": tree.keys, "assets": used_assets})
     result.files = len(published)
-    result.rendered = tree.written
+    result.rendered = len(tree.written)
+    result.rendered_files = sorted(tree.written)
     result.reused = tree.reused
     if stage is not None:
         result.figures = dict(getattr(stage, "counters", {}))

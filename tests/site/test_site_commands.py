@@ -1,0 +1,111 @@
+"""The site commands: new, clean, --help, and serve (rebuild on change, live reload
+only in served pages)."""
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from generator.cli import main
+from generator.site.posts import load_post
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_site(tmp_path):
+    site = tmp_path / "site"
+    (site / "posts").mkdir(parents=True)
+    (site / "site.toml").write_text('title = "Served"\nbase_url = "/b/"\n')
+    (site / "posts" / "2024-05-01-hello.md").write_text(
+        "---\ntitle: Hello\ndate: 2024-05-01\n---\n\nFirst words.\n")
+    return site
+
+
+@pytest.mark.parametrize("cmd", ["build", "serve", "new", "clean"])
+def test_help(cmd):
+    result = CliRunner().invoke(main, [cmd, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_new_creates_a_draft_skeleton_and_refuses_to_overwrite(tmp_path):
+    site = make_site(tmp_path)
+    first = CliRunner().invoke(main, ["new", 'Units: "what" they <see>', str(site)])
+    assert first.exit_code == 0, first.output
+    [path] = [p for p in (site / "posts").iterdir() if "units" in p.name]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}-units-what-they-see\.md", path.name)
+    from generator.site.config import load_config
+
+    post = load_post(path, load_config(site))
+    assert post.title == 'Units: "what" they <see>' and post.draft and post.directives == []
+    text = path.read_text()
+    again = CliRunner().invoke(main, ["new", 'Units: "what" they <see>', str(site)])
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    assert path.read_text() == text
+    built = CliRunner().invoke(main, ["build", str(site), "--drafts", "--quiet"])
+    assert built.exit_code == 0, built.output
+    assert (site / "_site" / "units-what-they-see" / "index.html").is_file()
+
+
+def test_clean_removes_output_and_cache(tmp_path):
+    site = make_site(tmp_path)
+    assert CliRunner().invoke(main, ["build", str(site), "-q"]).exit_code == 0
+    assert (site / "_site").is_dir() and (site / ".cache").is_dir()
+    result = CliRunner().invoke(main, ["clean", str(site)])
+    assert result.exit_code == 0
+    assert not (site / "_site").exists() and not (site / ".cache").exists()
+    assert (site / "posts" / "2024-05-01-hello.md").is_file()
+
+
+def _get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    return resp.status, resp.read().decode()
+
+
+def test_serve_rebuilds_on_change_and_reloads_the_page(tmp_path):
+    site = make_site(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "serve", str(site), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        port = None
+        for line in proc.stdout:
+            m = re.search(r"at http://127\.0\.0\.1:(\d+)/b/", line)
+            if m:
+                port = int(m.group(1))
+                break
+        assert port, "serve did not start"
+        status, page = _get(port, "/b/hello/")
+        assert status == 200 and "First words." in page and "EventSource" in page
+        on_disk = (site / "_site" / "hello" / "index.html").read_text()
+        assert "EventSource" not in on_disk  # live reload exists only in served pages
+        assert _get(port, "/b/nowhere/")[0] == 404
+
+        events = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        events.request("GET", "/__featuretree_reload")
+        stream = events.getresponse()
+        assert stream.getheader("Content-Type") == "text/event-stream"
+        assert stream.readline().startswith(b": connected")
+        post = site / "posts" / "2024-05-01-hello.md"
+        post.write_text(post.read_text().replace("First words.", "Second words."))
+        while True:
+            line = stream.readline()
+            assert line, "event stream closed before a reload"
+            if line.startswith(b"data: reload"):
+                break
+        assert "Second words." in _get(port, "/b/hello/")[1]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -114,16 +114,260 @@ def model_spec(name: str, weights: str | None = None, base_dirs=()) -> ModelSpec
                      builtin=builtin)
 
 
-def compute(requests: list[FigureRequest], device=None, progress: Callable[[int], None] | None = None,
+def compute(requests: list[FigureRequest], device=None,
+            progress: Callable[[int], None] | None = None,
             on_result: Callable[[int, FigureResult], None] | None = None) -> list[FigureResult]:
-    """Compute figures, grouped by (model, image): each image forwarded once per model.
+    """Compute figures; each (model, image, rule) is forwarded once.
 
-    Every request is checked first (model loads, images decode, units exist), so a bad
-    request raises `RequestError(ref, message)` before anything is computed. `progress(n)`
-    is called as figures complete; `on_result(i, result)` receives each as soon as it is
-    done so the caller can cache it.
+    Every request is checked first (models load, images decode, units and layers exist),
+    so a bad request raises `RequestError(ref, message)` before anything is computed.
+    `progress(n)` is called as figures complete; `on_result(i, result)` receives each
+    result as soon as it exists, so the caller can cache it even if a later one fails.
     """
-    from generator.vis import figures_compute  # imports torch
+    session = _Session(device)
+    checked = [session.check(r) for r in requests]
+    results: list[FigureResult | None] = [None] * len(requests)
+    for i in sorted(range(len(requests)), key=lambda i: checked[i]["group"]):
+        results[i] = session.run(checked[i])
+        if on_result is not None:
+            on_result(i, results[i])
+        if progress is not None:
+            progress(1)
+    return results
 
-    return figures_compute.compute(requests, device=device, progress=progress,
-                                   on_result=on_result)
+
+# ------------------------------------------------------------------ computing (torch)
+
+class _Session:
+    """Models, input tensors and forward states shared by the requests of one `compute`."""
+
+    def __init__(self, device=None):
+        self.device = device
+        self.models: dict = {}      # (name, weights, layers) -> Model
+        self.inputs: dict = {}      # (model key, image path) -> (C, H, W) tensor
+        self.states: dict = {}      # (model key, image path, rule) -> Backprop (small LRU)
+
+    # -- checking: everything that can fail because of the author's input --------------
+    def check(self, req: FigureRequest) -> dict:
+        from generator.vis.errors import EngineError
+
+        try:
+            return self._check(req)
+        except EngineError as e:
+            raise RequestError(req.ref, str(e)) from None
+
+    def _check(self, req: FigureRequest) -> dict:
+        from generator.vis.rules import check_rule
+
+        if req.kind not in KINDS:
+            raise RequestError(req.ref, f"unknown figure kind {req.kind!r}; valid: {', '.join(KINDS)}")
+        mkey = (req.model, req.weights, _frozen(req.params.get("layers")))
+        model = self.models.get(mkey)
+        if model is None:
+            from generator.vis.models import load_model
+            model = self.models[mkey] = load_model(
+                req.model, req.weights, layers=req.params.get("layers"), device=self.device)
+        for path in req.images:
+            if (mkey, path) not in self.inputs:
+                self.inputs[(mkey, path)] = _load_input(model, path)
+        p = req.params
+        if "rule" in p:
+            check_rule(p["rule"])
+        if req.kind in ("unit", "units"):
+            for u in p["units"]:
+                model.parse_unit(u)
+        elif req.kind == "hierarchy":
+            parent_layer, parent = model.parse_unit(p["root"])[0], p["root"]
+            for ref in p.get("path") or ():
+                layer, _ = model.parse_unit(ref)
+                if model.position(layer) >= model.position(parent_layer):
+                    below = model.layer_names[:model.position(parent_layer)]
+                    raise RequestError(req.ref, f"path unit {ref}: layer {layer.name} is not "
+                                       f"below {parent_layer.name} (its parent {parent}); use a "
+                                       f"layer among {', '.join(below) or 'none'}")
+                parent_layer, parent = layer, ref
+        elif req.kind == "featuremaps":
+            layer = model.layer(p["layer"])
+            if layer.kind != "conv":
+                convs = [l.name for l in model.layers if l.kind == "conv"]
+                raise RequestError(req.ref, f"featuremaps needs a convolutional layer; "
+                                   f"{layer.name} is fully connected (use one of "
+                                   f"{', '.join(convs) or 'none'})")
+        elif req.kind == "maxacts":
+            model.parse_unit(p["unit"])
+        if "display" in p:
+            try:
+                display_params(p["display"])
+            except RequestError as e:
+                raise RequestError(req.ref, e.message) from None
+        return {"req": req, "model": model, "mkey": mkey,
+                "group": (repr(mkey), req.images[0] if req.images else "", p.get("rule", ""))}
+
+    # -- running ------------------------------------------------------------------------
+    def _state(self, mkey, model, path: str, rule: str):
+        from generator.vis.backprop import Backprop
+
+        key = (mkey, path, rule)
+        if key not in self.states:
+            if len(self.states) >= 4:
+                self.states.pop(next(iter(self.states)))
+            self.states[key] = Backprop(model, self.inputs[(mkey, path)], rule)
+        return self.states[key]
+
+    def run(self, checked: dict) -> FigureResult:
+        req, model, mkey = checked["req"], checked["model"], checked["mkey"]
+        p = req.params
+        tiles: dict[str, bytes] = {}
+        display = p.get("display") or {}
+
+        def add(png: bytes) -> str:
+            name = tile_name(png)
+            tiles[name] = png
+            return name
+
+        c, h, w = model.input_shape
+        data: dict = {"model": _model_label(req.model), "tile_w": w, "tile_h": h,
+                      "image_name": Path(req.images[0]).name if req.images else ""}
+        if req.kind in ("unit", "units"):
+            bp = self._state(mkey, model, req.images[0], p["rule"])
+            units = [model.parse_unit(u) for u in p["units"]]
+            grads = bp.unit_images(units)
+            pngs = _gradient_pngs(grads, display)
+            data["rule"] = p["rule"]
+            data["units"] = [
+                {"unit": model.unit_name(layer, i), "layer": layer.name, "index": i,
+                 "activation": bp.activation(layer, i), "tile": add(png)}
+                for (layer, i), png in zip(units, pngs)]
+        elif req.kind == "hierarchy":
+            from generator.vis.hierarchy import hierarchy
+
+            bp = self._state(mkey, model, req.images[0], p["rule"])
+            tree = hierarchy(bp, p["root"], depth=p["depth"], children=p["children"],
+                             path=p.get("path") or ())
+            nodes = list(tree.walk())
+            import torch
+            pngs = _gradient_pngs(torch.stack([n.image for n in nodes]), display)
+            names = {id(n): add(png) for n, png in zip(nodes, pngs)}
+            data["rule"] = p["rule"]
+            data["tree"] = _tree_dict(tree, names)
+        elif req.kind == "predictions":
+            from generator.vis.probes import top_predictions
+
+            bp = self._state(mkey, model, req.images[0], "guided")
+            data["predictions"] = top_predictions(bp.logits, model.labels, p["k"])
+            data["input_tile"] = add(_input_png(self.inputs[(mkey, req.images[0])]))
+        elif req.kind == "featuremaps":
+            from generator.vis.probes import feature_maps
+
+            bp = self._state(mkey, model, req.images[0], "guided")
+            layer = model.layer(p["layer"])
+            acts = feature_maps(bp, layer.name)[: p.get("max", 64)]
+            data["layer"] = layer.name
+            data["map_h"], data["map_w"] = int(acts.shape[-2]), int(acts.shape[-1])
+            data["maps"] = [{"unit": model.unit_name(layer, i), "index": i,
+                             "max": float(a.max()), "tile": add(png)}
+                            for i, (a, png) in enumerate(zip(acts, _featuremap_pngs(acts)))]
+        elif req.kind == "maxacts":
+            layer, index = model.parse_unit(p["unit"])
+            grads, items = [], []
+            for path in req.images:
+                bp = self._state(mkey, model, path, p["rule"])
+                grads.append(bp.unit_images([(layer, index)])[0])
+                items.append({"image_name": Path(path).name,
+                              "activation": bp.activation(layer, index),
+                              "input_tile": add(_input_png(self.inputs[(mkey, path)]))})
+            import torch
+            for item, png in zip(items, _gradient_pngs(torch.stack(grads), display)):
+                item["tile"] = add(png)
+            data.update(rule=p["rule"], unit=model.unit_name(layer, index), items=items)
+        data["tiles"] = sorted(tiles)
+        return FigureResult(data=data, tiles=tiles)
+
+
+def _frozen(value):
+    return tuple(sorted(value.items())) if isinstance(value, dict) else value
+
+
+def _model_label(name: str) -> str:
+    """A model's name as a caption shows it (a user model by its file name)."""
+    return Path(name.rsplit(":", 1)[0]).name if ".py:" in name else name
+
+
+def _tree_dict(node, names: dict) -> dict:
+    d = {"unit": node.unit, "layer": node.layer, "index": node.index,
+         "activation": node.activation, "weight": node.weight, "path": node.path_name,
+         "tile": names[id(node)], "children": [_tree_dict(c, names) for c in node.children]}
+    return d
+
+
+# ------------------------------------------------------------------ display
+
+NORMS = {"percentile": "scale each picture by the P-th percentile of |gradient| (default 99.5)"}
+
+
+def display_params(norm: dict | None) -> dict:
+    """A figure's display normalization, explicit and checked (torch-free).
+
+    `norm` is `{"name": ..., "param": ...}` from `norm=NAME[:PARAM]`; the result always
+    names the method and its parameter, so it can be part of a cache key.
+    """
+    norm = dict(norm or {})
+    name = norm.get("name") or "percentile"
+    if name not in NORMS:
+        raise RequestError(None, f"norm {name!r} is not known; valid: "
+                                 + "; ".join(f"{k}[:P] ({v})" for k, v in NORMS.items()))
+    param = norm.get("param")
+    try:
+        p = 99.5 if param in (None, "") else float(param)
+    except ValueError:
+        p = -1.0
+    if not 0 < p <= 100:
+        raise RequestError(None, f"norm=percentile:{param}: the percentile must be a number "
+                                 "in (0, 100], e.g. percentile:99.5")
+    return {"name": name, "percentile": p}
+
+
+def _png(image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def _gradient_pngs(grads, display: dict) -> list[bytes]:
+    """Input gradients (N, C, H, W) -> PNG tiles on neutral gray (engine's display)."""
+    from generator.vis import display as disp
+
+    p = display_params(display)["percentile"]
+    return [_png(disp.tile(g, p)) for g in grads]
+
+
+def _input_png(x) -> bytes:
+    """The model's input (C, H, W) as it sees it, contrast-stretched to a picture."""
+    import numpy as np
+    from PIL import Image
+
+    a = x.detach().cpu().double().numpy()
+    lo, hi = a.min(), a.max()
+    v = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    px = np.rint(255 * v).astype(np.uint8).transpose(1, 2, 0)
+    return _png(Image.fromarray(px[:, :, 0] if px.shape[2] == 1 else px))
+
+
+def _featuremap_pngs(maps) -> list[bytes]:
+    """Channels of h_L (C, H, W) -> grayscale PNGs on one shared scale (the layer's max),
+    so brightness compares across channels, as in the engine's feature grid."""
+    import numpy as np
+    from PIL import Image
+
+    m = maps.detach().cpu().double().numpy()
+    top = m.max()
+    v = np.clip(m / top, 0, 1) if top > 0 else np.zeros_like(m)
+    return [_png(Image.fromarray(np.rint(255 * c).astype(np.uint8))) for c in v]
+
+
+def _load_input(model, path: str):
+    from generator.vis.images import load_input
+
+    return load_input(path, model)

@@ -6,13 +6,15 @@ some figure is missing from the cache, so a build where no figure changed stays 
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from functools import lru_cache
 from pathlib import Path
 
 from generator.site.errors import BuildError
-from generator.site.figures.cache import FigureCache
+from generator.site.figures.cache import FigureCache, write_atomic
 from generator.site.figures.digests import Digests
-from generator.site.figures.markup import render_figure
 from generator.site.figures.planner import FIGURE_KINDS, Plan, PlanError, plan_figure
 
 __all__ = ["FigureStage", "FIGURE_KINDS"]
@@ -37,6 +39,7 @@ class FigureStage:
         self._plans: dict = {}        # directive position -> Plan
         self._directives: dict = {}   # directive position -> directive (for errors)
         self._data: dict = {}         # figure key -> data
+        self._html: dict = {}         # html key -> figure HTML
 
     # -- plan ---------------------------------------------------------------------------
     def plan(self, directive, params: dict, page_meta: dict) -> None:
@@ -94,11 +97,27 @@ class FigureStage:
 
     # -- render -------------------------------------------------------------------------
     def render(self, directive) -> str:
-        """The directive's figure as HTML (`run` must have been called)."""
+        """The directive's figure as HTML (`run` must have been called).
+
+        The HTML is cached too, keyed by the figure, its caption and size, the base URL
+        and the figure templates, so an unchanged page needs neither Jinja2 nor layout.
+        """
         plan = self._plans[directive.pos]
-        data = self._data[plan.key]
-        return render_figure(directive.name, data, base_url=getattr(self.site, "base_url", "/"),
-                             caption=plan.caption, size=plan.size)
+        base_url = getattr(self.site, "base_url", "/")
+        key = _hash(plan.key, directive.name, plan.caption, plan.size, base_url, _markup_digest())
+        html = self._html.get(key)
+        if html is None:
+            path = self.cache.root / "html" / f"{key}.html"
+            try:
+                html = path.read_text(encoding="utf-8")
+            except OSError:
+                from generator.site.figures.markup import render_figure
+
+                html = render_figure(directive.name, self._data[plan.key], base_url=base_url,
+                                     caption=plan.caption, size=plan.size)
+                write_atomic(path, html.encode("utf-8"))
+            self._html[key] = html
+        return html
 
     def files(self) -> dict[str, Path]:
         """Site-relative path -> file to copy into the site: the tiles of every figure."""
@@ -118,6 +137,22 @@ class FigureStage:
             for p in plan.inputs:
                 seen[str(p)] = Path(p)
         return list(seen.values())
+
+
+def _hash(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=1)
+def _markup_digest() -> str:
+    """Hash of what turns figure data into HTML: the figure templates and this package."""
+    here = Path(__file__).resolve().parent
+    templates = here.parents[2] / "templates" / "figures"
+    files = sorted(here.glob("*.py")) + sorted(templates.glob("*.html"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
 
 
 class _Progress:

@@ -98,7 +98,9 @@ def render_figure(kind: str, data: dict, *, base_url: str, caption: str | None =
                   size: str | None = None, templates: Path = TEMPLATES) -> str:
     """The HTML of one figure."""
     url = lambda name: _tile(base_url, name)  # noqa: E731
+    small = 0 < int(data.get("tile_w") or data.get("map_w") or 999) < 128
     ctx = {"kind": kind, "data": data, "url": url, "size": size,
+           "extra": "ft-pixelated" if small else "",
            "caption": caption_html(caption if caption else default_caption(kind, data))}
     if kind == "hierarchy":
         ctx.update(_tree_context(data, url))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from generator.vis import api
 # Directive keys that only change how a figure is shown, never what is computed.
 PRESENTATION = {"caption", "size", "image", "images", "model", "weights", "alt", "class"}
 FIGURE_KINDS = ("unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts")
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 DEFAULTS = {"rule": "guided", "depth": 2, "children": 5, "k": 5}
 
 
@@ -79,6 +81,7 @@ def resolve_file(name: str, what: str, bases: list[Path], site_dir: Path) -> Pat
 
 
 def _units(directive, params: dict) -> list[str]:
+    """Positional unit references: `validate()` stores them under the spec's arg name."""
     for key in ("units", "unit", "root"):
         if params.get(key):
             return [str(u) for u in _as_list(params[key])]
@@ -86,12 +89,11 @@ def _units(directive, params: dict) -> list[str]:
 
 
 def computation_params(kind: str, directive, params: dict, site_figures: dict) -> dict:
-    """The parameters that determine a figure's pixels and numbers, with defaults applied."""
+    """The parameters that determine a figure's pixels and numbers, with defaults applied.
+
+    Directive values win over site.toml's `[figures]` table, which wins over DEFAULTS.
+    """
     get = lambda k: _first(params.get(k), site_figures.get(k), DEFAULTS.get(k))  # noqa: E731
-    display = {k[len("display_"):]: v for k, v in sorted(site_figures.items())
-               if k.startswith("display_")}
-    if params.get("display") or site_figures.get("display"):
-        display["name"] = _first(params.get("display"), site_figures.get("display"))
     units = _units(directive, params)
     if kind in ("unit", "units"):
         if not units:
@@ -110,16 +112,29 @@ def computation_params(kind: str, directive, params: dict, site_figures: dict) -
         layer = _first(params.get("layer"), *(units or [None]))
         if not layer:
             raise PlanError("featuremaps needs a layer, e.g. << featuremaps conv1 >>")
-        out = {"layer": str(layer)}
+        out = {"layer": str(layer), "max": int(_first(params.get("max"), 64))}
     elif kind == "maxacts":
         if len(units) != 1:
             raise PlanError("maxacts takes one unit, e.g. << maxacts conv1_7 images=a.png,b.png >>")
         out = {"unit": units[0], "rule": get("rule")}
     else:
         raise PlanError(f"{kind} is not a figure; valid: {', '.join(FIGURE_KINDS)}")
-    if kind not in ("predictions", "featuremaps"):
-        out["display"] = display
+    if kind in ("unit", "units", "hierarchy", "maxacts"):
+        try:
+            out["display"] = api.display_params(
+                display_settings(params.get("norm"), site_figures.get("norm")))
+        except api.RequestError as e:
+            raise PlanError(e.message) from None
     return out
+
+
+def display_settings(directive_norm, site_norm) -> dict:
+    """`norm=NAME[:PARAM]` (directive, else site.toml `[figures] norm`) as a dict."""
+    text = _first(directive_norm, site_norm)
+    if not text:
+        return {}
+    name, _, param = str(text).partition(":")
+    return {"name": name, "param": param} if param else {"name": name}
 
 
 def figure_key(model_id: dict, image_digests: list[str], kind: str, params: dict) -> str:
@@ -134,21 +149,27 @@ def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
     """Turn one directive into a `Plan`. `digest(path)` hashes a file's bytes."""
     kind = directive.name
     site_dir = _site_dir(site)
-    post_dir = Path(page_meta.get("dir") or site_dir).resolve()
+    post_dir = Path(_first(page_meta.get("dir"), page_meta.get("post_dir"), site_dir)).resolve()
     bases = [post_dir, site_dir / "images", site_dir]
     site_figures = dict(getattr(site, "figures", None) or {})
 
     model = str(_first(params.get("model"), page_meta.get("model"),
                        getattr(site, "model", None), "default"))
     weights = _first(params.get("weights"), page_meta.get("weights") if
-                     not params.get("model") else None, _site_weights(site, model))
+                     not params.get("model") else None)
+    if model.lower().endswith(WEIGHT_SUFFIXES):
+        # `model=FILE`: weights for the architecture named in site.toml (default: default)
+        model, weights = str(site_figures.get("architecture") or "default"), model
+    settings = _model_settings(site_figures, model)
+    weights = _first(weights, settings.get("weights"))
     try:
         spec = api.model_spec(model, weights, base_dirs=[post_dir, site_dir])
     except api.RequestError as e:
         raise PlanError(str(e)) from None
-    for f in spec.files:
-        if not Path(f).resolve().is_relative_to(site_dir) and not spec.builtin:
-            raise PlanError(f"model file {f} is outside the site directory {site_dir}")
+    if not spec.builtin:
+        for f in spec.files:
+            if not Path(f).resolve().is_relative_to(site_dir):
+                raise PlanError(f"model file {f} is outside the site directory {site_dir}")
 
     if kind == "maxacts":
         names = _as_list(params.get("images"))
@@ -162,6 +183,8 @@ def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
     images = [resolve_file(n, "image", bases, site_dir) for n in names]
 
     cparams = computation_params(kind, directive, params, site_figures)
+    if settings.get("layers"):
+        cparams["layers"] = dict(settings["layers"])
     inputs = list(spec.files) + images
     model_id = {"spec": spec.identity, "files": [digest(Path(f)) for f in spec.files]}
     key = figure_key(model_id, [digest(p) for p in images], kind, cparams)
@@ -172,25 +195,26 @@ def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
                 size=_size(params.get("size")), inputs=inputs)
 
 
-def _site_weights(site, model: str):
-    """Weights named for a model in site.toml (`[models.NAME] weights = ...`), if any."""
-    models = getattr(site, "models", None) or {}
+def _model_settings(site_figures: dict, model: str) -> dict:
+    """site.toml `[figures.models."NAME"]`: weights and a layer map for one model."""
+    models = site_figures.get("models") or {}
     entry = models.get(model) if isinstance(models, dict) else None
-    if isinstance(entry, dict):
-        return entry.get("weights")
-    return None
+    return entry if isinstance(entry, dict) else {}
+
+
+SIZE_PRESETS = {"small": "320px", "medium": "560px", "large": "800px", "full": "100%"}
 
 
 def _size(value) -> str | None:
-    """`size=` as a CSS width: a bare number is pixels, `50%` stays a percentage."""
+    """`size=` as a CSS max-width: a preset, a bare number (pixels), `480px` or `60%`."""
     if value in (None, ""):
         return None
-    text = str(value).strip()
-    if text.replace(".", "", 1).isdigit():
+    text = str(value).strip().lower()
+    if text in SIZE_PRESETS:
+        return SIZE_PRESETS[text]
+    if re.fullmatch(r"\d+(\.\d+)?", text):
         return f"{text}px"
-    if text.endswith("%") and text[:-1].replace(".", "", 1).isdigit():
+    if re.fullmatch(r"\d+(\.\d+)?(px|%|em|rem)", text):
         return text
-    if text.endswith(("px", "em", "rem")) and text.rstrip("pxrem").replace(".", "", 1).isdigit():
-        return text
-    raise PlanError(f"size={text!r} is not a width; use a number of pixels (size=400) "
-                    "or a percentage (size=50%)")
+    raise PlanError(f"size={text!r} is not a width; use {' | '.join(SIZE_PRESETS)}, a number "
+                    "of pixels (size=400) or a percentage (size=50%)")

@@ -12,6 +12,8 @@ import ctypes.util
 import json
 import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 MANIFEST_VERSION = 1
@@ -75,19 +77,35 @@ class OutputTree:
         link_or_copy(src, self.tmp / rel)
 
     def commit(self) -> None:
-        """Swap the new tree in; the old one is removed afterwards."""
+        """Swap the new tree in; the old one is deleted in the background."""
         out = self.out_dir
+        old = out.with_name(f"{out.name}.old-{os.getpid()}-{time.monotonic_ns()}")
         if out.exists() and _exchange(self.tmp, out):
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        old = out.with_name(f"{out.name}.old-{os.getpid()}")
-        if out.exists():
-            os.rename(out, old)
-        os.rename(self.tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+            os.rename(self.tmp, old)
+        else:
+            if out.exists():
+                os.rename(out, old)
+            os.rename(self.tmp, out)
+        remove_stale(out)
+
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def remove_stale(out_dir: Path) -> None:
+    """Delete previous trees (`<out>.old-*`) in a detached process: removing a few
+    hundred directories costs more than a whole no-op build on slow disks."""
+    stale = [str(p) for p in out_dir.parent.glob(f"{out_dir.name}.old-*")]
+    if not stale:
+        return
+    rm = shutil.which("rm")
+    if rm is None:
+        for p in stale:
+            shutil.rmtree(p, ignore_errors=True)
+        return
+    subprocess.Popen([rm, "-rf", "--", *stale], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def load_manifest(path: Path, out_dir: Path) -> dict:

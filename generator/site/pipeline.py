@@ -22,6 +22,7 @@ from pathlib import Path
 from .config import SiteConfig, load_config
 from .errors import BuildError
 from .output import OutputTree, load_manifest, save_manifest
+from .postcache import PostCache
 from .posts import Post, load_posts
 from .slug import url_slug
 from .theme import asset_dirs, list_files, template_dirs, tree_digest
@@ -202,14 +203,17 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
     """
     t0 = time.perf_counter()
     config = load_config(site_dir, output=out, base_url=base_url)
-    posts = load_posts(config, drafts=drafts)
+    post_cache = PostCache(config.cache / "site" / "posts.json", code_digest())
+    posts = load_posts(config, drafts=drafts, cache=post_cache)
+    post_cache.save()
     stage = _figure_stage(config, posts, quiet, stage_factory)
 
     assets = {}  # assets/ path -> source file
     for d in asset_dirs(config):
         for p in list_files(d):
             assets[p.relative_to(d).as_posix()] = p
-    site_key = _h("site", code_digest(), tree_digest(template_dirs(config)), config.digest,
+    # Figure templates are left out: their output reaches a page's key as figure HTML.
+    site_key = _h("site", code_digest(), tree_digest(template_dirs(config), skip=("figures",)), config.digest,
                   drafts, sorted(assets))
     post_urls = {p.source: p.url_path for p in posts}
     urls_key = _h(sorted((str(k), v) for k, v in post_urls.items()))

@@ -170,7 +170,7 @@ def load_post(path: Path, config: SiteConfig, data: bytes | None = None) -> Post
         raise BuildError("cannot make a URL from this file name; add 'slug: some-name'", Pos(shown, 1, 1))
     body = blank_extensions(body)
     post = Post(
-        source=path.resolve(), shown=shown, slug=slug, title=title.strip(), date=when,
+        source=path if path.is_absolute() else path.resolve(), shown=shown, slug=slug, title=title.strip(), date=when,
         description=_string(meta, "description", fm_text, shown).strip(),
         tags=_tags(meta.get("tags"), fm_text, shown), draft=draft, meta=meta,
         body=body, body_line=body_line, digest=hashlib.sha256(data).hexdigest(),
@@ -199,11 +199,19 @@ def post_files(config: SiteConfig) -> list[Path]:
 RESERVED = {"assets", "tags", "feed.xml", "sitemap.xml", "404.html", "index.html", "robots.txt"}
 
 
-def load_posts(config: SiteConfig, drafts: bool = False) -> list[Post]:
-    """All posts to publish, newest first; duplicate or reserved slugs are errors."""
+def load_posts(config: SiteConfig, drafts: bool = False, cache=None) -> list[Post]:
+    """All posts to publish, newest first; duplicate or reserved slugs are errors.
+
+    `cache` (a PostCache) returns unchanged posts without parsing them again.
+    """
     posts = []
     for path in post_files(config):
-        post = load_post(path, config)
+        data = path.read_bytes()
+        post = cache.get(path, hashlib.sha256(data).hexdigest()) if cache is not None else None
+        if post is None:
+            post = load_post(path, config, data)
+            if cache is not None:
+                cache.put(post)
         if post.draft and not drafts:
             continue
         posts.append(post)

@@ -35,12 +35,15 @@ def list_files(root: Path) -> list[Path]:
         part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def tree_digest(dirs: list[Path], contents: bool = True) -> str:
-    """Hash of the names (and contents) of every file under `dirs`."""
+def tree_digest(dirs: list[Path], contents: bool = True, skip: tuple[str, ...] = ()) -> str:
+    """Hash of the names (and contents) of every file under `dirs`, except top-level `skip` folders."""
     h = hashlib.sha256()
     for d in dirs:
         for p in list_files(d):
-            h.update(str(p.relative_to(d)).encode() + b"\0")
+            rel = p.relative_to(d)
+            if rel.parts[0] in skip:
+                continue
+            h.update(str(rel).encode() + b"\0")
             if contents:
                 h.update(hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()

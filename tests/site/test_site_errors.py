@@ -80,7 +80,7 @@ def test_bad_input_is_one_line_and_keeps_the_old_site(tmp_path, name, post, extr
     assert fragment in lines[0]
     assert "Traceback" not in result.output
     assert snapshot(out) == before
-    assert not list(site.glob("_site.*")), "temporary build directory left behind"
+    assert not list(site.glob("_site.tmp-*")), "temporary build directory left behind"
 
 
 def test_unterminated_directive_points_at_the_line_end(tmp_path):

@@ -228,13 +228,13 @@ def derive_layers(module: nn.Module, input_shape, device, model_name: str) -> di
             continue
         else:
             affine = None
-    last_linear = [p for p, m in calls if isinstance(m, nn.Linear)]
-    if last_linear and calls[-1][0] == last_linear[-1]:
-        out[f"fc{n}"] = last_linear[-1]
     if not out:
         raise EngineError(
             f"{model_name}: no ReLU module follows a Conv2d or Linear, so layer names cannot "
             f"be derived; give a layer map {{name: module_path}}")
+    last_linear = [p for p, m in calls if isinstance(m, nn.Linear)]
+    if last_linear and calls[-1][0] == last_linear[-1]:
+        out[f"fc{n}"] = last_linear[-1]
     return out
 
 

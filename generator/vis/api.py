@@ -109,7 +109,11 @@ def model_spec(name: str, weights: str | None = None, base_dirs=()) -> ModelSpec
         w = _find(str(weights), base_dirs, "weights file")
         files.append(w)
         weights, builtin = str(w), False
-    identity = f"{name}|weights={'imagenet' if weights == 'imagenet' else 'file' if weights else 'builtin'}"
+    # Where the files live is not part of the identity (their bytes are): a site that
+    # moves keeps its cache.
+    arch = f"file.py:{name.rsplit(':', 1)[1]}" if ".py:" in name else name
+    kind = "imagenet" if weights == "imagenet" else "file" if weights else "builtin"
+    identity = f"{arch}|weights={kind}"
     return ModelSpec(name=name, weights=weights, files=tuple(files), identity=identity,
                      builtin=builtin)
 

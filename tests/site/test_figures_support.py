@@ -27,3 +27,94 @@ def hierarchy_data():
     kids1 = [node("conv5_243", 2.5, kids2, tile="a.png"), node("conv5_9", 0.5, tile="b.png")]
     return {"model": "default", "rule": "guided", "image_name": "boot.png", "tile_w": 64,
             "tile_h": 64, "tree": node("fc6_1068", None, kids1, tile="r.png", activation=3.0)}
+
+
+# ------------------------------------------------------------------ a tiny site
+
+NET_PY = '''
+from torch import nn
+
+INPUT_SHAPE = (1, 24, 24)
+LABELS = ["circle", "square", "cross", "stripe"]
+
+
+def build():
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(8 * 6 * 6, 16), nn.ReLU(),
+        nn.Linear(16, 4))
+'''
+
+SITE_TOML = '''title = "figures test"
+model = "a.safetensors"
+image = "one.png"
+output = "out"
+cache = "cache"
+
+[figures]
+architecture = "net.py:build"
+'''
+
+ALL_POST = '''---
+title: Every figure
+date: 2024-01-01
+---
+Prose before the figures.
+
+<< unit conv1_4 >>
+
+<< units conv2_1 conv2_5 caption="Two conv2 units" size=small >>
+
+<< hierarchy fc4_3 depth=2 children=3 >>
+
+<< predictions k=3 >>
+
+<< featuremaps conv1 >>
+
+<< maxacts conv3_2 images=one.png,two.png >>
+'''
+
+OTHER_POST = '''---
+title: Another model
+date: 2024-01-02
+model: b.safetensors
+image: two.png
+---
+Prose.
+
+<< hierarchy conv3_1 depth=1 children=2 >>
+'''
+
+
+def save_weights(path, seed: int) -> None:
+    """Random weights for NET_PY's architecture, as safetensors."""
+    import torch
+    from safetensors.torch import save_file
+
+    scope = {}
+    exec(NET_PY, scope)
+    torch.manual_seed(seed)
+    save_file(scope["build"]().state_dict(), str(path))
+
+
+def make_site(root):
+    """A two-post site on a 24x24 user model: every figure directive, two weight files."""
+    from PIL import Image, ImageDraw
+
+    (root / "posts").mkdir(parents=True)
+    (root / "images").mkdir()
+    (root / "net.py").write_text(NET_PY)
+    (root / "site.toml").write_text(SITE_TOML)
+    save_weights(root / "a.safetensors", 1)
+    save_weights(root / "b.safetensors", 2)
+    for i, name in enumerate(["one", "two"]):
+        im = Image.new("L", (48, 48), 0)
+        d = ImageDraw.Draw(im)
+        d.ellipse((8 + 4 * i, 10, 38, 40 - 6 * i), fill=255)
+        d.line((0, 10 * i, 47, 47), fill=128, width=3)
+        im.save(root / "images" / f"{name}.png")
+    (root / "posts" / "2024-01-01-all.md").write_text(ALL_POST)
+    (root / "posts" / "2024-01-02-other.md").write_text(OTHER_POST)
+    return root

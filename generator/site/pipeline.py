@@ -123,12 +123,16 @@ def unescape_directives(text: str) -> str:
     return "".join(out)
 
 
-def _body_has_title(html: str, title: str) -> bool:
+def split_title(html: str, title: str) -> tuple[str, str]:
+    """(the body's leading <h1> if it repeats the post title, the rest). Kramdown posts
+    often open with their title as a setext heading; the page shows it once, on top."""
     m = re.match(r"\s*<h1\b[^>]*>(.*?)</h1>", html, re.S)
     if not m:
-        return False
+        return "", html
     text = re.sub(r"<a class=\"headerlink\".*?</a>|<[^>]+>", "", m.group(1))
-    return htmllib.unescape(text).strip().lower() == title.strip().lower()
+    if htmllib.unescape(text).strip().lower() != title.strip().lower():
+        return "", html
+    return m.group(0).strip(), html[m.end():]
 
 
 class _Bodies:
@@ -256,8 +260,9 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
             body = bodies.get(post)
             html = splice_figures(body["html"], [_token(post, j) for j in range(len(figs))], figs)
             used_assets[rel] = body["assets"]
+            title_html, html = split_title(html, post.title)
             page(rel, key, "post.html", post=post, body=_markup(html), toc=_markup(body["toc"]),
-                 body_has_title=_body_has_title(html, post.title), newer=newer, older=older)
+                 title_html=_markup(title_html), newer=newer, older=older)
 
         listing = [(p.title, p.url_path, p.date.isoformat(), p.description, p.tags, p.draft) for p in posts]
         page("index.html", _h("index", site_key, listing), "index.html", posts=posts)

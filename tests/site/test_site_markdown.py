@@ -28,11 +28,12 @@ def test_title_from_front_matter_and_no_duplicate_h1(built):
     assert page.title.get_text() == "Edges between units · Fixture <site>"
     h1s = page.find_all("h1")
     assert [h.get_text(strip=True).rstrip("#") for h in h1s] == ["Edges between units"]
+    assert h1s[0].find_parent("header", class_="post-header") is not None  # shown once, on top
 
 
 def test_headings_get_kramdown_ids(built):
     b = body(built[2])
-    ids = [h.get("id") for h in b.find_all(["h1", "h2"])]
+    ids = [h.get("id") for h in built[2].select("article h1, article h2")]
     assert ids == ["edges-between-units", "a-section-with-math", "convolutional-nets----layers"]
     assert b.find("a", href="#a-section-with-math") is not None
     toc = built[2].select_one("nav.toc-box")

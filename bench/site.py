@@ -67,7 +67,8 @@ def main() -> None:
     print(f"{args.posts} text-only posts; `build.py build` per row (process wall time incl. start-up)")
     print(f"{'':16}{'wall s':>9}{'pipeline s':>12}{'vs cold':>9}  summary")
     for name, wall, inner, summary in rows:
-        print(f"{name:16}{wall:9.2f}{inner:12.2f}{wall / cold:9.3f}  {summary.split(' (', 1)[1][:-1] if ' (' in summary else summary}")
+        m = re.search(r"\((.*)\) in", summary)
+        print(f"{name:16}{wall:9.2f}{inner:12.2f}{wall / cold:9.3f}  {m.group(1) if m else summary}")
     noop = rows[1][1]
     print(f"no-op rebuild target <= 1 s: {'met' if noop <= 1.0 else 'MISSED'} ({noop:.2f} s)")
 

@@ -128,8 +128,12 @@ def _watch_filter(config: SiteConfig):
 
     def allowed(change, path: str) -> bool:
         p = Path(path)
-        if p.name.startswith(config.output.name + ".") or any(p.is_relative_to(s) for s in skip):
+        if any(p.is_relative_to(s) for s in skip):
             return False
+        if p.is_relative_to(config.output.parent):  # the build's own `<out>.tmp-*` / `.old-*` trees
+            top = p.relative_to(config.output.parent).parts
+            if top and top[0].startswith(config.output.name + "."):
+                return False
         return base(change, path)
 
     return allowed

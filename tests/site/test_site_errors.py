@@ -52,6 +52,8 @@ CASES = [
     ("tex display", "---\ntitle: A\ndate: 2024-05-01\n---\n\n$$\n\\frac{a\n$$\n", {}, "7:1", "KaTeX:"),
     ("template", GOOD.replace("Fine", "Other"), {"templates/post.html": "<p>\n{% if %}\n"}, "2:1",
      "template error"),
+    ("date", "---\ntitle: A\ndate: 31/12/2024\n---\nx\n", {}, "3:1", "is not a date"),
+    ("no title", "---\ndate: 2024-05-01\n---\nx\n", {}, "1:1", "no title"),
     ("config", GOOD.replace("Fine", "Other"), {"site.toml": 'title = "T"\nbase_ulr = "/x/"\n'}, "2:1",
      "did you mean 'base_url'"),
 ]

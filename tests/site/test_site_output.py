@@ -77,6 +77,8 @@ def test_feed_sitemap_404_nojekyll_and_drafts(site):
 
 
 def test_css_and_scripts_are_local_and_figure_assets_linked(site):
+    (site / "static").mkdir()
+    (site / "static" / "CNAME").write_text("example.test\n")
     (site / "assets" / "js").mkdir(parents=True)
     (site / "assets" / "js" / "explorer.js").write_text("// explorer\n")
     build(site, stage_factory=FakeStage, quiet=True)
@@ -86,6 +88,7 @@ def test_css_and_scripts_are_local_and_figure_assets_linked(site):
     script = page.find("script", src="/REPO/assets/js/explorer.js")
     assert script is not None and script.has_attr("defer")
     assert (site / "_site" / "assets" / "js" / "explorer.js").is_file()
+    assert (site / "_site" / "CNAME").read_text() == "example.test\n"  # static/ goes to the root
 
 
 def test_noop_and_one_edit_rebuild_only_what_changed(site):

@@ -175,6 +175,10 @@ class _Bodies:
         self._memo[key] = body
         return body
 
+    def has_math(self) -> bool:
+        """Whether any body rendered in this build contains KaTeX output."""
+        return any('class="katex' in b["html"] for b in self._memo.values())
+
 
 def _figure_stage(config: SiteConfig, posts: list[Post], quiet: bool, stage_factory):
     """The figures stage, imported only when some post has a directive."""
@@ -198,6 +202,120 @@ def _figure_stage(config: SiteConfig, posts: list[Post], quiet: bool, stage_fact
     return stage
 
 
+class _Pages:
+    """Renders a page only when its key changed; the Jinja2 theme is loaded on first need."""
+
+    def __init__(self, tree: OutputTree, config: SiteConfig, assets: dict):
+        self.tree, self.config, self.assets = tree, config, assets
+        self._theme = None
+
+    def write(self, rel: str, key: str, template: str, **context) -> None:
+        if self.tree.reuse(rel, key):
+            return
+        if self._theme is None:
+            from .theme import Theme
+
+            self._theme = Theme(self.config, set(self.assets))
+        self.tree.write(rel, self._theme.render(template, **context), key)
+
+
+def _post_html(post: Post, bodies: _Bodies, figures: list[str]) -> str:
+    return splice_figures(bodies.get(post)["html"], [_token(post, j) for j in range(len(figures))], figures)
+
+
+def _write_posts(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_html: dict,
+                 site_key: str, previous: dict) -> dict[str, list[str]]:
+    """One page per post; returns the site files each page references."""
+    config, tree = pages.config, pages.tree
+    used: dict[str, list[str]] = {}
+    for i, post in enumerate(posts):
+        newer = posts[i - 1] if i > 0 else None
+        older = posts[i + 1] if i + 1 < len(posts) else None
+        figs = figure_html[post.source]
+        rel = f"{post.url_path}index.html"
+        key = _h("post", site_key, bodies.key(post), figs,
+                 [(p.title, p.url_path) if p else None for p in (newer, older)])
+        old_assets = previous.get("assets", {}).get(rel)
+        if old_assets is not None and all((config.site_dir / a).is_file() for a in old_assets) \
+                and tree.reuse(rel, key):
+            used[rel] = old_assets
+            continue
+        used[rel] = bodies.get(post)["assets"]
+        title_html, html = split_title(_post_html(post, bodies, figs), post.title)
+        pages.write(rel, key, "post.html", post=post, body=_markup(html),
+                    toc=_markup(bodies.get(post)["toc"]), title_html=_markup(title_html),
+                    newer=newer, older=older)
+    return used
+
+
+def _write_listings(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_html: dict,
+                    site_key: str) -> None:
+    """Index, tag pages, Atom feed, sitemap, 404."""
+    config = pages.config
+    listing = [(p.title, p.url_path, p.date.isoformat(), p.description, p.tags, p.draft) for p in posts]
+    pages.write("index.html", _h("index", site_key, listing), "index.html", posts=posts)
+    tags: dict[str, tuple[str, list[Post]]] = {}
+    for post in posts:
+        for tag in post.tags:
+            tags.setdefault(url_slug(tag) or "tag", (tag, []))[1].append(post)
+    tag_list = sorted(tags.values(), key=lambda t: t[0].lower())
+    pages.write("tags/index.html", _h("tags", site_key, [(n, len(ps)) for n, ps in tag_list]),
+                "tags.html", tags=tag_list)
+    for slug, (name, tagged) in tags.items():
+        summary = [(p.title, p.url_path, p.date.isoformat(), p.description) for p in tagged]
+        pages.write(f"tags/{slug}/index.html", _h("tag", site_key, name, summary), "tag.html",
+                    tag=name, posts=tagged)
+
+    recent = posts[: config.feed_entries]
+    feed_key = _h("feed", site_key, [(bodies.key(p), figure_html[p.source]) for p in recent],
+                  listing[: len(recent)])
+    if not pages.tree.reuse("feed.xml", feed_key):
+        entries = [{"post": p, "html": _post_html(p, bodies, figure_html[p.source])} for p in recent]
+        updated = max((p.date for p in posts), default=None)
+        pages.write("feed.xml", feed_key, "feed.xml", entries=entries,
+                    updated=updated.isoformat() if updated else "1970-01-01T00:00:00+00:00")
+    urls = [("", None)] + [(p.url_path, p.date.strftime("%Y-%m-%d")) for p in posts] + \
+           [("tags/", None)] + [(f"tags/{s}/", None) for s in tags]
+    pages.write("sitemap.xml", _h("sitemap", site_key, urls), "sitemap.xml", pages=urls)
+    pages.write("404.html", _h("404", site_key), "404.html")
+
+
+def _write_extras(tree: OutputTree, config: SiteConfig) -> None:
+    """robots.txt, .nojekyll (GitHub Pages: serve files as they are), Pygments colours."""
+    robots = "User-agent: *\nAllow: /\n" + (f"Sitemap: {config.full_url('sitemap.xml')}\n" if config.url else "")
+    for rel, text in (("robots.txt", robots), (".nojekyll", "")):
+        if not tree.reuse(rel, _h(rel, text)):
+            tree.write(rel, text, _h(rel, text))
+    key = _h("pygments", code_digest(), PYGMENTS_STYLE)
+    if not tree.reuse("assets/css/pygments.css", key):
+        from .theme import pygments_css
+
+        tree.write("assets/css/pygments.css", pygments_css(PYGMENTS_STYLE), key)
+
+
+def _publish_files(tree: OutputTree, config: SiteConfig, assets: dict, used: dict, stage) -> int:
+    """Link theme assets, referenced site files, static/ and figure files; first path wins."""
+    published = set(tree.keys)
+
+    def publish(rel: str, src: Path) -> None:
+        if rel not in published:
+            published.add(rel)
+            tree.add_file(rel, src)
+
+    for rel, src in assets.items():
+        publish(f"assets/{rel}", src)
+    for rel in sorted({a for lst in used.values() for a in lst}):
+        publish(rel, config.site_dir / rel)
+    static = config.site_dir / "static"
+    if static.is_dir():
+        for p in list_files(static):
+            publish(p.relative_to(static).as_posix(), p)
+    if stage is not None:
+        for rel, src in sorted(stage.files().items()):
+            publish(rel, Path(src))
+    return len(published)
+
+
 def build(site_dir: str | Path = "content", *, out: str | Path | None = None, drafts: bool = False,
           quiet: bool = False, base_url: str | None = None, stage_factory=None) -> BuildResult:
     """Build the site in `site_dir` into its output directory (see module doc).
@@ -212,122 +330,36 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
     post_cache.save()
     stage = _figure_stage(config, posts, quiet, stage_factory)
 
-    assets = {}  # assets/ path -> source file
+    assets = {}  # path under assets/ -> source file
     for d in asset_dirs(config):
         for p in list_files(d):
             assets[p.relative_to(d).as_posix()] = p
     # Figure templates are left out: their output reaches a page's key as figure HTML.
-    site_key = _h("site", code_digest(), tree_digest(template_dirs(config), skip=("figures",)), config.digest,
-                  drafts, sorted(assets))
+    site_key = _h("site", code_digest(), tree_digest(template_dirs(config), skip=("figures",)),
+                  config.digest, drafts, sorted(assets))
     post_urls = {p.source: p.url_path for p in posts}
-    urls_key = _h(sorted((str(k), v) for k, v in post_urls.items()))
-    bodies = _Bodies(config, post_urls, urls_key)
+    bodies = _Bodies(config, post_urls, _h(sorted((str(k), v) for k, v in post_urls.items())))
 
     manifest_path = config.cache / "site" / "manifest.json"
     previous = load_manifest(manifest_path, config.output)
     tree = OutputTree(config.output, previous.get("files", {}))
     result = BuildResult(config.output, posts=len(posts))
-    theme = None
-
-    def page(rel: str, key: str, template: str, **context) -> None:
-        nonlocal theme
-        if tree.reuse(rel, key):
-            return
-        if theme is None:
-            from .theme import Theme
-
-            theme = Theme(config, set(assets))
-        tree.write(rel, theme.render(template, **context), key)
-
     try:
-        figure_html = {}
-        for post in posts:
-            figure_html[post.source] = [stage.render(d) for d in post.directives] if stage else []
-
-        used_assets: dict[str, list[str]] = {}
-        for i, post in enumerate(posts):
-            newer = posts[i - 1] if i > 0 else None
-            older = posts[i + 1] if i + 1 < len(posts) else None
-            figs = figure_html[post.source]
-            rel = f"{post.url_path}index.html"
-            key = _h("post", site_key, bodies.key(post), figs,
-                     [(p.title, p.url_path) if p else None for p in (newer, older)])
-            old_assets = previous.get("assets", {}).get(rel)
-            if old_assets is not None and all((config.site_dir / a).is_file() for a in old_assets) \
-                    and tree.reuse(rel, key):
-                used_assets[rel] = old_assets
-                continue
-            body = bodies.get(post)
-            html = splice_figures(body["html"], [_token(post, j) for j in range(len(figs))], figs)
-            used_assets[rel] = body["assets"]
-            title_html, html = split_title(html, post.title)
-            page(rel, key, "post.html", post=post, body=_markup(html), toc=_markup(body["toc"]),
-                 title_html=_markup(title_html), newer=newer, older=older)
-
-        listing = [(p.title, p.url_path, p.date.isoformat(), p.description, p.tags, p.draft) for p in posts]
-        page("index.html", _h("index", site_key, listing), "index.html", posts=posts)
-        tags: dict[str, tuple[str, list[Post]]] = {}
-        for post in posts:
-            for tag in post.tags:
-                tags.setdefault(url_slug(tag) or "tag", (tag, []))[1].append(post)
-        tag_list = sorted(((name, ps) for name, ps in tags.values()), key=lambda t: t[0].lower())
-        page("tags/index.html", _h("tags", site_key, [(n, len(ps)) for n, ps in tag_list]),
-             "tags.html", tags=tag_list)
-        for slug, (name, tagged) in tags.items():
-            summary = [(p.title, p.url_path, p.date.isoformat(), p.description) for p in tagged]
-            page(f"tags/{slug}/index.html", _h("tag", site_key, name, summary), "tag.html",
-                 tag=name, posts=tagged)
-
-        recent = posts[: config.feed_entries]
-        feed_key = _h("feed", site_key, [(bodies.key(p), figure_html[p.source]) for p in recent], listing[:len(recent)])
-        if not tree.reuse("feed.xml", feed_key):
-            entries = []
-            for p in recent:
-                figs = figure_html[p.source]
-                entries.append({"post": p, "html": splice_figures(
-                    bodies.get(p)["html"], [_token(p, j) for j in range(len(figs))], figs)})
-            updated = max((p.date for p in posts), default=None)
-            page("feed.xml", feed_key, "feed.xml", entries=entries,
-                 updated=updated.isoformat() if updated else "1970-01-01T00:00:00+00:00")
-        pages = [("", None)] + [(p.url_path, p.date.strftime("%Y-%m-%d")) for p in posts] + \
-                [("tags/", None)] + [(f"tags/{s}/", None) for s in tags]
-        page("sitemap.xml", _h("sitemap", site_key, pages), "sitemap.xml", pages=pages)
-        page("404.html", _h("404", site_key), "404.html")
-
-        robots = "User-agent: *\nAllow: /\n" + (f"Sitemap: {config.full_url('sitemap.xml')}\n" if config.url else "")
-        for rel, text in (("robots.txt", robots), (".nojekyll", "")):
-            if not tree.reuse(rel, _h(rel, text)):
-                tree.write(rel, text, _h(rel, text))
-        pyg_key = _h("pygments", code_digest(), PYGMENTS_STYLE)
-        if not tree.reuse("assets/css/pygments.css", pyg_key):
-            from .theme import pygments_css
-
-            tree.write("assets/css/pygments.css", pygments_css(PYGMENTS_STYLE), pyg_key)
-
-        published = set(tree.keys)
-        for rel, src in assets.items():
-            _publish(tree, published, f"assets/{rel}", src)
-        for rel in sorted({a for lst in used_assets.values() for a in lst}):
-            _publish(tree, published, rel, config.site_dir / rel)
-        static = config.site_dir / "static"
-        if static.is_dir():
-            for p in list_files(static):
-                _publish(tree, published, p.relative_to(static).as_posix(), p)
-        if stage is not None:
-            for rel, src in sorted(stage.files().items()):
-                _publish(tree, published, rel, Path(src))
-
-        has_math = any('class="katex' in b["html"] for b in bodies._memo.values())
-        if has_math and "vendor/katex/katex.min.css" not in assets:
+        figure_html = {p.source: [stage.render(d) for d in p.directives] if stage else [] for p in posts}
+        pages = _Pages(tree, config, assets)
+        used = _write_posts(pages, posts, bodies, figure_html, site_key, previous)
+        _write_listings(pages, posts, bodies, figure_html, site_key)
+        _write_extras(tree, config)
+        result.files = _publish_files(tree, config, assets, used, stage)
+        if bodies.has_math() and "vendor/katex/katex.min.css" not in assets:
             result.warnings.append("site_src/vendor/katex/ is missing (run `make katex`): "
                                    "math is rendered but the page has no KaTeX stylesheet or fonts")
-        manifest_path.unlink(missing_ok=True)
+        manifest_path.unlink(missing_ok=True)  # a crash from here on must not trust it
         tree.commit()
     except BaseException:
         tree.abort()
         raise
-    save_manifest(manifest_path, config.output, {"files": tree.keys, "assets": used_assets})
-    result.files = len(published)
+    save_manifest(manifest_path, config.output, {"files": tree.keys, "assets": used})
     result.rendered = len(tree.written)
     result.rendered_files = sorted(tree.written)
     result.reused = tree.reused
@@ -339,13 +371,6 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
         for w in result.warnings:
             print(f"warning: {w}", file=sys.stderr)
     return result
-
-
-def _publish(tree: OutputTree, published: set[str], rel: str, src: Path) -> None:
-    if rel in published:
-        return
-    published.add(rel)
-    tree.add_file(rel, src)
 
 
 def _markup(s: str):

@@ -117,8 +117,14 @@ def computation_params(kind: str, directive, params: dict, site_figures: dict) -
         if len(units) != 1:
             raise PlanError("maxacts takes one unit, e.g. << maxacts conv1_7 images=a.png,b.png >>")
         out = {"unit": units[0], "rule": get("rule")}
+    elif kind == "patches":
+        raise PlanError("patch grids (<< patches >>) need mined dataset examples, which this "
+                        f"build cannot produce yet; use one of {', '.join(FIGURE_KINDS)}")
     else:
         raise PlanError(f"{kind} is not a figure; valid: {', '.join(FIGURE_KINDS)}")
+    if int(params.get("patches") or 0) > 0:
+        raise PlanError("patches= needs mined dataset examples, which this build cannot "
+                        "produce yet; remove patches= (or set patches=0)")
     if kind in ("unit", "units", "hierarchy", "maxacts"):
         try:
             out["display"] = api.display_params(

@@ -166,9 +166,10 @@ def test_cli_reports_bad_unit_with_exit_status_2(built, tmp_path):
     root = _copy(built[0], tmp_path)
     (root / "posts" / "2024-01-03-bad.md").write_text(
         "---\ntitle: Bad\ndate: 2024-01-03\n---\n\nSee << unit fc4_99 >> here.\n")
-    proc = subprocess.run([sys.executable, "build.py", "build", str(root), "--quiet"], cwd=REPO,
-                          capture_output=True, text=True)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
+    from generator.cli import main
+
+    result = CliRunner().invoke(main, ["build", str(root), "--quiet"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "2024-01-03-bad.md:6:5: " in lines[0] and "fc4 has 16 units" in lines[0]
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in result.output

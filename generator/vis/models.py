@@ -78,6 +78,7 @@ class Model:
     labels: list[str]
     weights_digest: str
     preprocess_fn: Callable = field(repr=False, default=None)
+    engine_cache: dict = field(repr=False, compare=False, default_factory=dict)
 
     def layer(self, name: str) -> Layer:
         """The layer called `name`; EngineError listing the valid names otherwise."""

@@ -14,11 +14,11 @@ from generator.vis.models import load_model
 
 TINY = f"{Path(__file__).parent / 'vis_tiny_models.py'}"
 RULES = ["guided", "deconv", "gradient"]
-NETS = {  # name -> (layer map, root layer position from the end)
-    "chain": (None, 2),
+NETS = {  # name -> (layer map, root layer counted from the end: a conv and an fc root)
+    "chain": (None, 4),
     "chain_identity_pool": (None, 2),
     "chain_batchnorm": (None, 4),
-    "functional": (tiny.FUNCTIONAL_LAYERS, 2),
+    "functional": (tiny.FUNCTIONAL_LAYERS, 3),
     "residual": (tiny.RESIDUAL_LAYERS, 2),
 }
 

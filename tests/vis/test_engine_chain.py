@@ -1,0 +1,84 @@
+"""The windowed chain backward: which models qualify, and windowed == full == autograd."""
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+import vis_tiny_models as tiny
+from generator.vis.backprop import Backprop
+from generator.vis.chain import compile_chain
+from generator.vis.errors import EngineError, EngineWarning
+from generator.vis.models import load_model
+
+TINY = f"{Path(__file__).parent / 'vis_tiny_models.py'}"
+
+
+@pytest.fixture(scope="module")
+def alexnet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EngineWarning)
+        return load_model("alexnet", device="cpu")
+
+
+@pytest.mark.parametrize("name, layers, qualifies", [
+    ("chain", None, True), ("chain_batchnorm", None, True), ("hand_net", None, True),
+    ("functional", tiny.FUNCTIONAL_LAYERS, False),  # functional ReLUs between modules
+    ("residual", tiny.RESIDUAL_LAYERS, False),      # a residual add
+])
+def test_which_models_are_chains(name, layers, qualifies):
+    m = load_model(f"{TINY}:{name}", layers=layers, device="cpu")
+    assert (compile_chain(m) is not None) == qualifies
+    assert Backprop(m, torch.zeros(m.input_shape)).method == ("chain" if qualifies else "autograd")
+
+
+def test_forcing_the_chain_on_a_residual_net_is_an_error():
+    m = load_model(f"{TINY}:residual", layers=tiny.RESIDUAL_LAYERS, device="cpu")
+    with pytest.raises(EngineError, match="not a plain chain"):
+        Backprop(m, torch.zeros(m.input_shape), method="chain")
+
+
+def test_alexnet_is_a_chain_with_the_same_activations(alexnet):
+    torch.manual_seed(0)
+    x = torch.randn(alexnet.input_shape)
+    fast, slow = Backprop(alexnet, x, method="chain"), Backprop(alexnet, x, method="autograd")
+    for name in alexnet.layer_names:
+        torch.testing.assert_close(fast.acts[name], slow.acts[name])
+    torch.testing.assert_close(fast.logits, slow.logits)
+
+
+@pytest.mark.parametrize("rule", ["guided", "deconv", "gradient"])
+def test_windowed_equals_full_equals_autograd(alexnet, rule):
+    torch.manual_seed(1)
+    x = torch.randn(alexnet.input_shape)
+    chain = compile_chain(alexnet)
+    windowed, full = chain.forward(x, rule, windowed=True), chain.forward(x, rule, windowed=False)
+    slow = Backprop(alexnet, x, rule, method="autograd")
+    conv5, conv3 = alexnet.layer("conv5"), alexnet.layer("conv3")
+    seeds = Backprop(alexnet, x, rule).seeds(conv5, list(range(0, 256, 64)))
+    to = [conv3, None]
+    a = windowed.backward(seeds, conv5, to)
+    b = full.backward(seeds, conv5, to)
+    c = slow.backward(seeds, conv5, to)
+    assert windowed.flops * 4 < full.flops  # the windows did save work
+    for got_w, got_f, want in zip(a, b, c):
+        assert want.abs().sum() > 0
+        tol = 1e-5 * float(want.abs().max())
+        torch.testing.assert_close(got_w, want, rtol=1e-4, atol=tol)
+        torch.testing.assert_close(got_f, want, rtol=1e-4, atol=tol)
+
+
+def test_windows_at_the_border_and_overlapping_pools():
+    """Units at every corner of the map: windows reach outside it and must be clipped."""
+    m = load_model(f"{TINY}:chain", device="cpu")
+    torch.manual_seed(2)
+    x = torch.randn(m.input_shape).abs()
+    layer = m.layer("conv4")
+    fast, slow = Backprop(m, x, method="chain"), Backprop(m, x, method="autograd")
+    seeds = torch.zeros((4, *layer.shape))
+    for n, (r, c) in enumerate([(0, 0), (0, 8), (8, 0), (8, 8)]):
+        seeds[n, n, r, c] = 1.0
+    for to in ([None], [m.layer("conv2"), m.layer("conv1")]):
+        for got, want in zip(fast.backward(seeds, layer, to), slow.backward(seeds, layer, to)):
+            assert (want.flatten(1).abs().sum(1) > 0).all()
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)

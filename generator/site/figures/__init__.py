@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -73,10 +74,8 @@ class FigureStage:
             self._compute(list(todo.values()))
         self.seconds = time.perf_counter() - start
         if not self.quiet and self._plans:
-            from rich.console import Console
-            Console(stderr=True).print(
-                f"figures: {self.counters['computed']} computed, {self.counters['reused']} "
-                f"reused in {self.seconds:.1f}s")
+            print(f"figures: {self.counters['computed']} computed, {self.counters['reused']} "
+                  f"reused in {self.seconds:.1f}s", file=sys.stderr)
 
     def _compute(self, plans: list[Plan]) -> None:
         from generator.vis import api  # torch comes in only through api.compute

@@ -77,7 +77,8 @@ def test_windows_at_the_border_and_overlapping_pools():
     fast, slow = Backprop(m, x, method="chain"), Backprop(m, x, method="autograd")
     seeds = torch.zeros((4, *layer.shape))
     for n, (r, c) in enumerate([(0, 0), (0, 8), (8, 0), (8, 8)]):
-        seeds[n, n, r, c] = 1.0
+        channel = int(torch.argmax(fast.acts["conv4"][:, r, c]))  # an active unit there
+        seeds[n, channel, r, c] = 1.0
     for to in ([None], [m.layer("conv2"), m.layer("conv1")]):
         for got, want in zip(fast.backward(seeds, layer, to), slow.backward(seeds, layer, to)):
             assert (want.flatten(1).abs().sum(1) > 0).all()

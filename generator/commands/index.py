@@ -1,0 +1,99 @@
+"""`build.py index`: mine a dataset for every unit's top-activating examples.
+
+Runs the same under `torchrun --nproc_per_node=N build.py index ...`: each rank mines a
+shard, the lists are merged exactly and rank 0 writes the cache. Torch and the engine are
+imported inside the command, so `build.py --help` stays light.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import click
+
+from generator.cli import UserError
+
+
+def _layer_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    out = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--layer {pair!r}: write NAME=MODULE_PATH, e.g. conv5=features.11")
+        out[name] = path
+    return out or None
+
+
+@click.command("index")
+@click.option("--model", "model_name", required=True, metavar="NAME",
+              help="alexnet, vgg16, resnet18, default, or path/to/file.py:factory.")
+@click.option("--weights", default=None, metavar="W",
+              help="'imagenet', or a .safetensors / torch.save'd state_dict file.")
+@click.option("--layer", "layer_pairs", multiple=True, metavar="NAME=MODULE",
+              help="Name a layer by module path (repeatable); replaces the model's layer map.")
+@click.option("--dataset", "dataset_spec", required=True, metavar="SPEC",
+              help="fashion-sample, fashion-mnist:test|train, imagefolder:PATH, or a folder "
+                   "of images (searched recursively).")
+@click.option("--top", "k", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Examples kept per unit.")
+@click.option("--layers", "layer_names", default=None, metavar="L1,L2",
+              help="Layers to mine (default: all named layers).")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=None, type=click.IntRange(min=0),
+              help="Data-loading processes (default: 0 for in-memory datasets, else up to 4).")
+@click.option("--checkpoint-every", "chunk_batches", default=16, show_default=True,
+              type=click.IntRange(min=1), help="Batches between resumable checkpoints.")
+@click.option("--cache", "cache_dir", default=".cache/index", show_default=True,
+              type=click.Path(file_okay=False), help="Where indexes (and checkpoints) live.")
+@click.option("--device", default=None, metavar="DEV",
+              help="cpu or cuda (default: cuda if available; one GPU per rank under torchrun).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def index(model_name, weights, layer_pairs, dataset_spec, k, layer_names, batch_size, workers,
+          chunk_batches, cache_dir, device, quiet):
+    """Mine a dataset for each unit's top-activating examples."""
+    from generator.vis.errors import EngineError, EngineWarning
+    from generator.vis.mining import dist_info, init_distributed, load_or_mine
+    from generator.vis.models import load_model
+
+    try:
+        device = init_distributed(device)
+        rank, world = dist_info()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EngineWarning)
+            model = load_model(model_name, weights=weights, layers=_layer_map(layer_pairs),
+                               device=device)
+        if rank == 0:
+            for w in caught:
+                if issubclass(w.category, EngineWarning):
+                    click.echo(f"warning: {w.message}", err=True)
+        layers = [n.strip() for n in layer_names.split(",") if n.strip()] if layer_names else None
+        if layer_names is not None and not layers:
+            raise UserError(f"--layers is empty; name some of {', '.join(model.layer_names)}")
+        start = time.perf_counter()
+        topk = load_or_mine(model, dataset_spec, k, layers, cache_dir, progress=not quiet,
+                            batch_size=batch_size, workers=workers, chunk_batches=chunk_batches)
+        seconds = time.perf_counter() - start
+    except EngineError as exc:
+        raise UserError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise UserError("interrupted; run the same command again to resume from the last "
+                        "checkpoint") from None
+    if rank == 0:
+        click.echo(_summary(topk, seconds, world))
+
+
+def _summary(topk, seconds: float, world: int) -> str:
+    meta = topk.meta
+    units = sum(t.values.shape[0] for t in topk.layers.values())
+    layers = list(topk.layers)
+    span = layers[0] if len(layers) == 1 else f"{layers[0]}..{layers[-1]} ({len(layers)} layers)"
+    where = meta.get("path", "the cache")
+    skipped = int(meta.get("unreadable", 0))
+    head = (f"{meta['images']} images of {meta['dataset']}"
+            + (f" ({skipped} unreadable, skipped)" if skipped else ""))
+    if meta.get("mined"):
+        rate = meta["images"] / seconds if seconds > 0 else float("inf")
+        ranks = f" on {world} ranks" if world > 1 else ""
+        return (f"indexed {head}: {span}, {units} units x top {topk.k} -> {where} "
+                f"in {seconds:.1f}s ({rate:,.0f} images/s{ranks})")
+    return f"reused the index of {head}: {span}, {units} units x top {topk.k} ({where})"

@@ -1,0 +1,514 @@
+"""Mining a dataset: for every unit of the chosen layers, its K strongest activations.
+
+One streaming forward pass. For each unit we keep a running list of K entries
+(image id, location r*W+s, activation); memory is units x K whatever the dataset size.
+Each batch first picks its own per-unit top K with one `torch.topk` over all of the
+batch's locations, then that is merged into the running list (a sort of 2K entries per
+unit). Both steps are vectorised over units.
+
+Order (it decides ties, and makes every run give the same lists): higher activation
+first (compared as floats, so -0.0 equals 0.0), then lower image id, then lower location
+(row-major, r*W+s). Inside one batch the tie-break is the flat position (image,
+location), which agrees with (id, location) because a batch holds consecutive ids in
+increasing order.
+
+The top K of a union is the top K of the union of the parts' top K, so the merge is
+exact: across batches, across chunks of a resumed run, and across the ranks of a
+`torch.distributed` job (each rank mines whole batches of a contiguous shard, so every
+image is forwarded in the very same batch as in a single-process run).
+
+Results are cached under `cache_dir` by (model weights, dataset content, K, layers); a
+cached file with more layers or a larger K also serves a smaller request. While mining, the
+running lists are checkpointed every few batches (atomically), and a re-run resumes from
+the last checkpoint.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                           TimeRemainingColumn)
+from rich.text import Text
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from generator.vis.datasets import Dataset, batches, check_fits, open_dataset
+from generator.vis.errors import EngineError
+
+MINING_VERSION = "1"
+DEFAULT_CACHE = Path(".cache/index")
+INT64_MIN = torch.iinfo(torch.int64).min
+INT64_MAX = torch.iinfo(torch.int64).max
+
+
+# ---------------------------------------------------------------- the result
+
+@dataclass
+class LayerTopK:
+    """Per unit (row), K entries sorted best first; empty entries have id -1."""
+
+    values: torch.Tensor   # (U, K) float32, -inf where empty
+    ids: torch.Tensor      # (U, K) int64 image ids
+    locs: torch.Tensor     # (U, K) int64, r * width + s
+    width: int             # W of the layer's map (1 for fc layers)
+
+
+@dataclass
+class TopK:
+    """Mined top-K lists of several layers; `meta` says of which model and dataset."""
+
+    k: int
+    layers: dict[str, LayerTopK]
+    meta: dict = field(default_factory=dict)
+
+    def lookup(self, layer: str, unit: int, k: int | None = None) -> list[tuple[int, int, int, float]]:
+        """Best-first [(image_id, r, s, activation)] of one unit (fewer if the dataset is small)."""
+        if layer not in self.layers:
+            raise EngineError(f"layer {layer!r} was not mined; mined layers: {', '.join(self.layers)}")
+        t = self.layers[layer]
+        if not 0 <= unit < t.values.shape[0]:
+            raise EngineError(f"{layer} has {t.values.shape[0]} units (0..{t.values.shape[0] - 1}), not {unit}")
+        n = self.k if k is None else min(k, self.k)
+        out = []
+        for i, loc, v in zip(t.ids[unit, :n].tolist(), t.locs[unit, :n].tolist(), t.values[unit, :n].tolist()):
+            if i >= 0:
+                out.append((i, loc // t.width, loc % t.width, v))
+        return out
+
+    def source(self, image_id: int) -> str | None:
+        """The dataset's name of an image that appears in some list (path or array index)."""
+        return self.meta.get("sources", {}).get(str(image_id))
+
+    def label(self, image_id: int) -> str | None:
+        return self.meta.get("labels", {}).get(str(image_id))
+
+    def restrict(self, layers: list[str], k: int) -> "TopK":
+        """The same lists for fewer layers and a smaller K (a prefix: the lists are sorted)."""
+        picked = {n: LayerTopK(t.values[:, :k], t.ids[:, :k], t.locs[:, :k], t.width)
+                  for n, t in self.layers.items() if n in layers}
+        return TopK(k, picked, {**self.meta, "k": k, "layers": list(picked)})
+
+    def save(self, path: Path) -> None:
+        """Write atomically (a reader sees the old file or the new one)."""
+        tensors = {}
+        for name, t in self.layers.items():
+            tensors[f"{name}/values"] = t.values.detach().cpu().contiguous()
+            tensors[f"{name}/ids"] = t.ids.detach().cpu().contiguous()
+            tensors[f"{name}/locs"] = t.locs.detach().cpu().contiguous()
+        meta = {**self.meta, "k": self.k, "layers": list(self.layers),
+                "widths": {n: t.width for n, t in self.layers.items()}}
+        _save_atomic(tensors, {"featuretree": json.dumps(meta)}, Path(path))
+
+    @classmethod
+    def load(cls, path: Path) -> "TopK":
+        meta = _read_meta(path)
+        if meta is None:
+            raise EngineError(f"{path}: not a readable top-K index")
+        tensors = load_file(str(path))
+        layers = {n: LayerTopK(tensors[f"{n}/values"], tensors[f"{n}/ids"], tensors[f"{n}/locs"],
+                               int(meta["widths"][n])) for n in meta["layers"]}
+        return cls(int(meta["k"]), layers, meta)
+
+
+# ---------------------------------------------------------------- order and merge
+
+def select(values, ids, locs, k: int, span: int):
+    """Per row, the best k entries by (value desc, id asc, loc asc), sorted; empties last.
+
+    `span` bounds the locations (H*W), so id*span+loc orders by (id, loc).
+    """
+    empty = ids < 0
+    second = (ids * span + locs).masked_fill(empty, INT64_MAX)
+    by_second = torch.sort(second, dim=1, stable=True).indices
+    first = values.masked_fill(empty, float("-inf")).gather(1, by_second)
+    by_first = torch.sort(first, dim=1, descending=True, stable=True).indices
+    order = by_second.gather(1, by_first)[:, :k]
+    return values.gather(1, order), ids.gather(1, order), locs.gather(1, order)
+
+
+def batch_top(act: torch.Tensor, ids: torch.Tensor, running, k: int, span: int,
+              valid: torch.Tensor | None = None):
+    """Fold one batch's activations (B, C[, H, W]) into a running (values, ids, locs) state.
+
+    `ids` must be increasing and above every id already in `running`. Then an activation
+    can only enter a unit's list if it is strictly above the list's current k-th value
+    (on a tie the older, lower id wins), so one comparison pass finds the few candidates
+    of a typical batch; they are ranked exactly by an integer key (value, then position
+    in the batch) and merged by `select`. Early batches, when most values qualify, are
+    ranked the same way on the whole (transposed) map instead.
+    """
+    b, c = act.shape[:2]
+    rows = act.float().reshape(b, c, -1)
+    hw = rows.shape[2]
+    values, old_ids, _ = running
+    ids = ids.to(rows.device)
+    usable = None if valid is None else valid.to(rows.device)
+    if bool((old_ids[:, k - 1] < 0).any()):   # lists not full yet: rank the whole batch
+        flat = rows.transpose(0, 1).reshape(c, b * hw)
+        key = _rank_key(flat, torch.arange(b * hw, device=rows.device))
+        if usable is not None:
+            key = key.masked_fill(~usable.repeat_interleave(hw).view(1, b * hw), INT64_MIN)
+        best = torch.topk(key, min(k, b * hw), dim=1, sorted=False)
+        pos, found = best.indices, best.values > INT64_MIN
+        vals = flat.gather(1, pos)
+    else:                                      # only values above the k-th can enter
+        kth = values[:, k - 1]
+        hit = rows.amax(dim=2) > kth.view(1, c)      # (B, C): rows with any candidate
+        if usable is not None:
+            hit &= usable.view(b, 1)
+        bi, ci = hit.nonzero(as_tuple=True)
+        if len(bi) == 0:
+            return running
+        sub = rows[bi, ci]
+        ri, li = (sub > kth[ci].view(-1, 1)).nonzero(as_tuple=True)
+        bi, ci = bi[ri], ci[ri]
+        order = torch.sort(ci, stable=True).indices
+        bi, ci, li = bi[order], ci[order], li[order]
+        n = len(ci)
+        counts = torch.bincount(ci, minlength=c)
+        slot = torch.arange(n, device=rows.device) - (torch.cumsum(counts, 0) - counts)[ci]
+        width = int(counts.max())
+        cand_pos = bi * hw + li
+        key = torch.full((c, width), INT64_MIN, dtype=torch.int64, device=rows.device)
+        key[ci, slot] = _rank_key(rows[bi, ci, li], cand_pos)
+        table = torch.zeros((c, width), dtype=torch.int64, device=rows.device)
+        table[ci, slot] = cand_pos
+        best = torch.topk(key, min(k, width), dim=1, sorted=False)
+        pos, found = table.gather(1, best.indices), best.values > INT64_MIN
+        vals = rows[pos // hw, torch.arange(c, device=rows.device).view(c, 1), pos % hw]
+    batch = (vals.masked_fill(~found, float("-inf")), ids[pos // hw].masked_fill(~found, -1),
+             pos % hw)
+    return select(*(torch.cat([r, p], 1) for r, p in zip(running, batch)), k, span)
+
+
+def _rank_key(values: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """int64 keys ordered like (value desc, pos asc): float order in the high 32 bits.
+
+    Positions must be below 2**32. -0.0 is first turned into 0.0 so equal floats tie.
+    """
+    bits = (values + 0.0).view(torch.int32)
+    ordered = bits ^ ((bits >> 31) & 0x7FFFFFFF)     # signed int order == float order
+    return (ordered.to(torch.int64) << 32) | (0xFFFFFFFF - pos)
+
+
+class _Stop(Exception):
+    """Ends a forward pass once the last mined layer has been seen."""
+
+
+class Miner:
+    """Running top-K lists for some layers of a model, fed one batch at a time."""
+
+    def __init__(self, model, layers, k: int):
+        self.model, self.layers, self.k = model, list(layers), int(k)
+        device = model.device
+        self.span = {l.name: _span(l) for l in self.layers}
+        self.width = {l.name: (l.shape[-1] if l.kind == "conv" else 1) for l in self.layers}
+        self.state = {l.name: (torch.full((l.size, self.k), float("-inf"), device=device),
+                               torch.full((l.size, self.k), -1, dtype=torch.int64, device=device),
+                               torch.zeros((l.size, self.k), dtype=torch.int64, device=device))
+                      for l in self.layers}
+
+    def update(self, ids: torch.Tensor, x: torch.Tensor, valid: torch.Tensor | None = None) -> None:
+        """Fold one batch in: `ids` (B,) increasing, `x` (B, C, H, W) on the model's device."""
+        modules = dict(self.model.module.named_modules())
+        last = self.layers[-1].name
+        first_new = int(ids[0])
+        if bool((ids[1:] <= ids[:-1]).any()) or any(
+                first_new <= int(s[1].max()) for s in self.state.values()):
+            raise ValueError("Miner.update needs increasing ids, above every id seen so far")
+        ids = ids.to(self.model.device)
+        if valid is not None and bool(valid.all()):
+            valid = None
+
+        def hook(name):
+            def fn(mod, args, out):
+                self.state[name] = batch_top(out, ids, self.state[name], self.k,
+                                             self.span[name], valid)
+                if name == last:
+                    raise _Stop
+            return fn
+
+        handles = [modules[l.path].register_forward_hook(hook(l.name)) for l in self.layers]
+        try:
+            with torch.inference_mode():
+                self.model.module(x)
+        except _Stop:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+
+    def merge(self, others: list[dict]) -> None:
+        """Fold in other running states (same layers and K), e.g. other ranks' shards."""
+        for name in self.state:
+            parts = [self.state[name]] + [o[name] for o in others]
+            self.state[name] = select(*(torch.cat([p[j].to(self.model.device) for p in parts], 1)
+                                        for j in range(3)), self.k, self.span[name])
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {f"{n}/{part}": t.detach().cpu().contiguous()
+                for n, s in self.state.items() for part, t in zip(("values", "ids", "locs"), s)}
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        dev = self.model.device
+        self.state = {n: tuple(tensors[f"{n}/{p}"].to(dev) for p in ("values", "ids", "locs"))
+                      for n in self.state}
+
+
+def _span(layer) -> int:
+    return int(layer.shape[-2] * layer.shape[-1]) if layer.kind == "conv" else 1
+
+
+# ---------------------------------------------------------------- distributed
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world size); (0, 1) outside torch.distributed."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: str | None = None) -> str | None:
+    """Join the process group torchrun describes (env WORLD_SIZE > 1); the device to use.
+
+    nccl on CUDA (one GPU per local rank), gloo on CPU. Returns `device` unchanged when
+    not launched by torchrun.
+    """
+    import torch.distributed as dist
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return device
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
+    if cuda:
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return device or "cpu"
+
+
+def _gather_states(miner: Miner) -> list[dict]:
+    """Every other rank's running state (all ranks call this together)."""
+    import torch.distributed as dist
+    rank, world = dist_info()
+    cpu = dist.get_backend() == "gloo"
+    others = [{} for _ in range(world)]
+    for name, parts in miner.state.items():
+        for j, t in enumerate(parts):
+            t = t.cpu() if cpu else t
+            bucket = [torch.empty_like(t) for _ in range(world)]
+            dist.all_gather(bucket, t.contiguous())
+            for r in range(world):
+                others[r].setdefault(name, [None, None, None])[j] = bucket[r]
+    return [o for r, o in enumerate(others) if r != rank]
+
+
+def _all_sum(n: int, device) -> int:
+    import torch.distributed as dist
+    if dist_info()[1] == 1:
+        return n
+    t = torch.tensor([n], dtype=torch.int64, device="cpu" if dist.get_backend() == "gloo" else device)
+    dist.all_reduce(t)
+    return int(t.item())
+
+
+def _all_agree(flag: bool, device) -> bool:
+    """True only if every rank says True."""
+    import torch.distributed as dist
+    if dist_info()[1] == 1:
+        return flag
+    t = torch.tensor([int(flag)], dtype=torch.int64, device="cpu" if dist.get_backend() == "gloo" else device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
+# ---------------------------------------------------------------- the pass
+
+def mine(model, dataset: Dataset, k: int, layers, *, batch_size: int = 64, workers: int = 0,
+         checkpoint: Path | None = None, key: str = "", chunk_batches: int = 16,
+         progress: bool = True, on_chunk: Callable[[int], None] | None = None) -> TopK:
+    """One forward pass over `dataset` (this rank's shard), merged over ranks.
+
+    `checkpoint` (a path) is written every `chunk_batches` batches and resumed from when it
+    holds the same `key` and shard; `on_chunk(next_batch)` runs after each write.
+    """
+    rank, world = dist_info()
+    miner = Miner(model, layers, k)
+    n_batches = math.ceil(len(dataset) / batch_size)
+    lo, hi = n_batches * rank // world, n_batches * (rank + 1) // world
+    shard = f"{key}|{lo}:{hi}|{batch_size}"
+    start, unreadable = lo, 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        meta = _read_meta(checkpoint)
+        if meta is not None and meta.get("shard") == shard:
+            miner.load_tensors(load_file(str(checkpoint)))
+            start, unreadable = int(meta["next_batch"]), int(meta["unreadable"])
+    ids = range(start * batch_size, min(hi * batch_size, len(dataset)))
+    bar = _Progress(len(range(lo * batch_size, min(hi * batch_size, len(dataset)))),
+                    (start - lo) * batch_size, enabled=progress and rank == 0,
+                    label=f"mining {dataset.spec}" + (f" (rank 0 of {world})" if world > 1 else ""))
+    with bar:
+        done = start
+        for batch_ids, x, ok in batches(dataset, model.preprocess, ids, batch_size, workers,
+                                        tuple(model.input_shape)):
+            miner.update(batch_ids, x.to(model.device, non_blocking=True), ok)
+            unreadable += int((~ok).sum())
+            done += 1
+            bar.advance(len(batch_ids))
+            if checkpoint is not None and ((done - lo) % chunk_batches == 0 or done == hi):
+                _save_atomic(miner.tensors(), {"featuretree": json.dumps(
+                    {"shard": shard, "next_batch": done, "unreadable": unreadable})}, Path(checkpoint))
+                if on_chunk is not None:
+                    on_chunk(done)
+    if world > 1:
+        miner.merge(_gather_states(miner))
+        unreadable = _all_sum(unreadable, model.device)
+    return _result(model, dataset, miner, unreadable)
+
+
+def _result(model, dataset: Dataset, miner: Miner, unreadable: int) -> TopK:
+    layers = {l.name: LayerTopK(*miner.state[l.name], miner.width[l.name]) for l in miner.layers}
+    used = sorted({i for t in layers.values() for i in t.ids.unique().tolist() if i >= 0})
+    meta = {
+        "version": MINING_VERSION, "model": model.name, "weights_digest": model.weights_digest,
+        "dataset": dataset.spec, "dataset_digest": dataset.digest, "images": len(dataset),
+        "unreadable": unreadable + len(dataset.skipped),
+        "paths": {l.name: l.path for l in miner.layers},
+        "sources": {str(i): dataset.names[i] for i in used},
+        "labels": {str(i): dataset.labels[i] for i in used if dataset.labels[i] is not None},
+    }
+    return TopK(miner.k, layers, meta)
+
+
+# ---------------------------------------------------------------- cache
+
+def resolve_layers(model, layers) -> list:
+    """Layer objects for names (None: all), in the model's forward order."""
+    if layers is None:
+        return list(model.layers)
+    if isinstance(layers, str):
+        layers = [n for n in layers.split(",") if n.strip()]
+    wanted = {model.layer(n.strip()).name for n in layers}
+    if not wanted:
+        raise EngineError(f"no layers to mine; {model.name}'s layers are {', '.join(model.layer_names)}")
+    return [l for l in model.layers if l.name in wanted]
+
+
+def cache_base(model, dataset: Dataset) -> str:
+    """What a cached index is of: the model (weights, input) and the dataset's content."""
+    ident = json.dumps([MINING_VERSION, model.name, model.weights_digest,
+                        list(model.input_shape), dataset.digest])
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
+def cache_name(model, dataset: Dataset, k: int, layers) -> str:
+    mined = json.dumps([[l.name, l.path] for l in layers])
+    return f"{cache_base(model, dataset)}-k{k}-{hashlib.sha256(mined.encode()).hexdigest()[:12]}"
+
+
+def find_cached(cache_dir: Path, model, dataset: Dataset, k: int, layers) -> Path | None:
+    """A cached index with at least these layers and at least this K, if any."""
+    want = {l.name: l.path for l in layers}
+    exact = Path(cache_dir) / f"{cache_name(model, dataset, k, layers)}.safetensors"
+    candidates = [exact] + sorted(Path(cache_dir).glob(f"{cache_base(model, dataset)}-k*.safetensors"))
+    for path in candidates:
+        meta = _read_meta(path) if path.is_file() else None
+        if meta and int(meta.get("k", 0)) >= k and all(meta.get("paths", {}).get(n) == p for n, p in want.items()):
+            return path
+    return None
+
+
+def load_or_mine(model, dataset_spec, k: int = 16, layers=None, cache_dir=DEFAULT_CACHE,
+                 progress: bool = True, *, batch_size: int = 64, workers: int | None = None,
+                 chunk_batches: int = 16, on_chunk=None) -> TopK:
+    """The top-K index of (model, dataset) for `layers`, from the cache or mined now.
+
+    `dataset_spec` is a spec string (see `generator.vis.datasets`) or an open `Dataset`.
+    Under torch.distributed every rank calls this; rank 0 writes the cache.
+    """
+    if k < 1:
+        raise EngineError(f"top K must be at least 1, not {k}")
+    if batch_size < 1:
+        raise EngineError(f"batch size must be at least 1, not {batch_size}")
+    cache_dir = Path(cache_dir)
+    dataset = dataset_spec if isinstance(dataset_spec, Dataset) else open_dataset(
+        dataset_spec, memo_dir=cache_dir / "files")
+    check_fits(dataset, model)
+    chosen = resolve_layers(model, layers)
+    names = [l.name for l in chosen]
+    found = find_cached(cache_dir, model, dataset, k, chosen)
+    if _all_agree(found is not None, model.device):
+        topk = TopK.load(found).restrict(names, k)
+        topk.meta.update(path=str(found), mined=False)
+        return topk
+    rank, world = dist_info()
+    name = cache_name(model, dataset, k, chosen)
+    if workers is None:
+        workers = 0 if dataset.names[0].startswith(dataset.spec + "/") else min(4, max(0, (os.cpu_count() or 1) - 1))
+    topk = mine(model, dataset, k, chosen, batch_size=batch_size, workers=workers,
+                checkpoint=cache_dir / f"{name}.part{rank}of{world}.safetensors", key=name,
+                chunk_batches=chunk_batches, progress=progress, on_chunk=on_chunk)
+    if rank == 0:
+        topk.save(cache_dir / f"{name}.safetensors")
+    (cache_dir / f"{name}.part{rank}of{world}.safetensors").unlink(missing_ok=True)
+    topk.meta.update(path=str(cache_dir / f"{name}.safetensors"), mined=True)
+    return topk
+
+
+# ---------------------------------------------------------------- files and progress
+
+def _save_atomic(tensors: dict, metadata: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_meta(path: Path) -> dict | None:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {})["featuretree"])
+    except Exception:   # damaged or foreign file: treated as absent
+        return None
+
+
+class _Progress:
+    """A rich progress bar in images and images/s (or nothing when disabled)."""
+
+    def __init__(self, total: int, completed: int, enabled: bool, label: str):
+        self.enabled = enabled
+        if enabled:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), _RateColumn(), TimeRemainingColumn(),
+                                     transient=False)
+            self.task = self.progress.add_task(label, total=total, completed=completed)
+
+    def __enter__(self):
+        if self.enabled:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.progress.__exit__(*exc)
+
+    def advance(self, n: int) -> None:
+        if self.enabled:
+            self.progress.advance(self.task, n)
+
+
+class _RateColumn(ProgressColumn):
+    """Images per second, measured by rich over the recent batches."""
+
+    def render(self, task):
+        return Text(f"{task.speed:,.0f} images/s" if task.speed else "... images/s")

@@ -343,6 +343,8 @@ class _Grad:
         first_r, first_c = rows.int().argmax(1), cols.int().argmax(1)
         last_r = H - 1 - rows.flip(1).int().argmax(1)
         last_c = W - 1 - cols.flip(1).int().argmax(1)
+        empty = ~rows.any(1)  # an all-zero row needs no room at all
+        last_r, last_c = torch.where(empty, first_r, last_r), torch.where(empty, first_c, last_c)
         h = int((last_r - first_r).clamp(min=0).max()) + 1
         w = int((last_c - first_c).clamp(min=0).max()) + 1
         if 2 * h * w > H * W:

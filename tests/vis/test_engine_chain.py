@@ -83,3 +83,19 @@ def test_windows_at_the_border_and_overlapping_pools():
         for got, want in zip(fast.backward(seeds, layer, to), slow.backward(seeds, layer, to)):
             assert (want.flatten(1).abs().sum(1) > 0).all()
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_an_all_zero_seed_does_not_widen_the_windows(alexnet):
+    torch.manual_seed(1)
+    x = torch.randn(alexnet.input_shape)
+    conv5 = alexnet.layer("conv5")
+    chain = compile_chain(alexnet)
+    one, two = chain.forward(x, "guided"), chain.forward(x, "guided")
+    strongest = int(torch.argmax(one.acts["conv5"].flatten(1).amax(1)))
+    seeds = Backprop(alexnet, x).seeds(conv5, [strongest])
+    (a,) = one.backward(seeds, conv5, [None])
+    assert a.abs().sum() > 0
+    (b,) = two.backward(torch.cat([seeds, torch.zeros_like(seeds)]), conv5, [None])
+    assert two.flops == 2 * one.flops
+    torch.testing.assert_close(b[0], a[0])
+    assert b[1].abs().sum() == 0

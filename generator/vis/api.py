@@ -120,23 +120,41 @@ def model_spec(name: str, weights: str | None = None, base_dirs=()) -> ModelSpec
 
 def compute(requests: list[FigureRequest], device=None,
             progress: Callable[[int], None] | None = None,
-            on_result: Callable[[int, FigureResult], None] | None = None) -> list[FigureResult]:
+            on_result: Callable[[int, FigureResult], None] | None = None,
+            on_warning: Callable[[object, str], None] | None = None) -> list[FigureResult]:
     """Compute figures; each (model, image, rule) is forwarded once.
 
     Every request is checked first (models load, images decode, units and layers exist),
-    so a bad request raises `RequestError(ref, message)` before anything is computed.
-    `progress(n)` is called as figures complete; `on_result(i, result)` receives each
-    result as soon as it exists, so the caller can cache it even if a later one fails.
+    so a bad request raises `RequestError(ref, message)` before anything is computed; an
+    engine error while computing is reported the same way. `progress(n)` is called as
+    figures complete; `on_result(i, result)` receives each result as soon as it exists,
+    so the caller can cache it even if a later one fails; `on_warning(ref, message)`
+    receives the engine's warnings (e.g. a model with random weights).
     """
+    import warnings
+
+    from generator.vis.errors import EngineError, EngineWarning
+
     session = _Session(device)
-    checked = [session.check(r) for r in requests]
     results: list[FigureResult | None] = [None] * len(requests)
-    for i in sorted(range(len(requests)), key=lambda i: checked[i]["group"]):
-        results[i] = session.run(checked[i])
-        if on_result is not None:
-            on_result(i, results[i])
-        if progress is not None:
-            progress(1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EngineWarning)
+        checked = []
+        for r in requests:
+            seen = len(caught)
+            checked.append(session.check(r))
+            for w in caught[seen:]:
+                if on_warning is not None and issubclass(w.category, EngineWarning):
+                    on_warning(r.ref, str(w.message))
+        for i in sorted(range(len(requests)), key=lambda i: checked[i]["group"]):
+            try:
+                results[i] = session.run(checked[i])
+            except EngineError as e:
+                raise RequestError(requests[i].ref, str(e)) from None
+            if on_result is not None:
+                on_result(i, results[i])
+            if progress is not None:
+                progress(1)
     return results
 
 

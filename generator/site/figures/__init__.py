@@ -37,6 +37,7 @@ class FigureStage:
         self.digests = Digests(self.cache_dir / "figures" / "digests.json")
         self.counters = {"computed": 0, "reused": 0, "planned": 0}
         self.seconds = 0.0
+        self.warnings: list[str] = []
         self._plans: dict = {}        # directive position -> Plan
         self._directives: dict = {}   # directive position -> directive (for errors)
         self._data: dict = {}         # figure key -> data
@@ -89,8 +90,12 @@ class FigureStage:
                 self._data[plans[i].key] = result.data
                 self.counters["computed"] += 1
                 bar.advance()
+            def warn(ref, message: str) -> None:
+                if not self.quiet and message not in self.warnings:
+                    print(f"warning: {by_ref[ref].pos}: {message}", file=sys.stderr)
+                self.warnings.append(message)
             try:
-                api.compute([p.request for p in plans], on_result=store)
+                api.compute([p.request for p in plans], on_result=store, on_warning=warn)
             except api.RequestError as e:
                 raise _directive_error(by_ref[e.ref], e.message) from None
 

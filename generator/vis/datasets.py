@@ -24,7 +24,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -53,7 +52,8 @@ class Dataset:
     mode: str                   # the PIL mode all images share
     digest: str                 # sha256 of the content (names and bytes)
     skipped: list[str] = field(default_factory=list)   # names that could not be opened
-    _open: Callable[[int], Image.Image] = field(default=None, repr=False)
+    root: Path | None = None                            # folder datasets: names are under it
+    arrays: np.ndarray | None = field(default=None, repr=False)   # array datasets: (N, H, W)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -64,7 +64,11 @@ class Dataset:
 
     def image(self, i: int) -> Image.Image:
         """Image i, decoded. Raises one of UNREADABLE if its file is damaged."""
-        return self._open(int(i))
+        if self.arrays is not None:
+            return Image.fromarray(np.ascontiguousarray(self.arrays[int(i)], dtype=np.uint8), mode="L")
+        with Image.open(self.root / self.names[int(i)]) as im:
+            im.load()
+            return im
 
 
 def open_dataset(spec: str, memo_dir: Path | None = None) -> Dataset:
@@ -110,13 +114,9 @@ def _arrays(spec, images: np.ndarray, labels: np.ndarray, class_names) -> Datase
     h = hashlib.sha256(f"{images.dtype}|{images.shape}|".encode())
     h.update(np.ascontiguousarray(images).tobytes())
     h.update(np.ascontiguousarray(labels).astype(np.int64).tobytes())
-
-    def open_(i):
-        return Image.fromarray(np.ascontiguousarray(images[i], dtype=np.uint8), mode="L")
-
     names = [f"{spec}/{i}" for i in range(len(images))]
     return Dataset(spec, names, [class_names[int(c)] for c in labels], "L",
-                   h.hexdigest(), [], open_)
+                   h.hexdigest(), [], arrays=images)
 
 
 # ---------------------------------------------------------------- folders
@@ -173,13 +173,7 @@ def _folder(spec: str, root: Path, by_class: bool, memo_dir: Path | None) -> Dat
         listed = ", ".join(f"{m} (e.g. {r})" for m, r in sorted(modes.items()))
         raise EngineError(f"dataset {spec} mixes image modes: {listed}; convert the images "
                           f"to one mode (all RGB or all L)")
-
-    def open_(i):
-        with Image.open(root / names[i]) as im:
-            im.load()
-            return im
-
-    return Dataset(spec, names, labels, next(iter(modes)), total.hexdigest(), skipped, open_)
+    return Dataset(spec, names, labels, next(iter(modes)), total.hexdigest(), skipped, root=root)
 
 
 def _file_record(path: Path, known):

@@ -451,7 +451,7 @@ def load_or_mine(model, dataset_spec, k: int = 16, layers=None, cache_dir=DEFAUL
     rank, world = dist_info()
     name = cache_name(model, dataset, k, chosen)
     if workers is None:
-        workers = 0 if dataset.names[0].startswith(dataset.spec + "/") else min(4, max(0, (os.cpu_count() or 1) - 1))
+        workers = 0 if dataset.arrays is not None else min(4, max(0, (os.cpu_count() or 1) - 1))
     topk = mine(model, dataset, k, chosen, batch_size=batch_size, workers=workers,
                 checkpoint=cache_dir / f"{name}.part{rank}of{world}.safetensors", key=name,
                 chunk_batches=chunk_batches, progress=progress, on_chunk=on_chunk)

@@ -214,15 +214,17 @@ class Miner:
                                torch.full((l.size, self.k), -1, dtype=torch.int64, device=device),
                                torch.zeros((l.size, self.k), dtype=torch.int64, device=device))
                       for l in self.layers}
+        self.modules = dict(model.module.named_modules())
+        self.last_id = -1
 
     def update(self, ids: torch.Tensor, x: torch.Tensor, valid: torch.Tensor | None = None) -> None:
         """Fold one batch in: `ids` (B,) increasing, `x` (B, C, H, W) on the model's device."""
-        modules = dict(self.model.module.named_modules())
+        modules = self.modules
         last = self.layers[-1].name
-        first_new = int(ids[0])
-        if bool((ids[1:] <= ids[:-1]).any()) or any(
-                first_new <= int(s[1].max()) for s in self.state.values()):
+        ids = ids.cpu()
+        if int(ids[0]) <= self.last_id or bool((ids[1:] <= ids[:-1]).any()):
             raise ValueError("Miner.update needs increasing ids, above every id seen so far")
+        self.last_id = int(ids[-1])
         ids = ids.to(self.model.device)
         if valid is not None and bool(valid.all()):
             valid = None
@@ -260,6 +262,7 @@ class Miner:
         dev = self.model.device
         self.state = {n: tuple(tensors[f"{n}/{p}"].to(dev) for p in ("values", "ids", "locs"))
                       for n in self.state}
+        self.last_id = max(int(s[1].max()) for s in self.state.values())
 
 
 def _span(layer) -> int:

@@ -8,6 +8,7 @@ PNG tiles named by the hash of their bytes.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +19,7 @@ API_VERSION = "1"
 ENGINE_DIR = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = ENGINE_DIR / "assets" / "default" / "fashion_alexnet.safetensors"
 BUILTIN_MODELS = ("default", "alexnet", "vgg16", "resnet18")
-KINDS = ("unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts")
+KINDS = ("unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts", "patches")
 
 
 class RequestError(Exception):
@@ -118,10 +119,54 @@ def model_spec(name: str, weights: str | None = None, base_dirs=()) -> ModelSpec
                      builtin=builtin)
 
 
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset to mine for patch grids, as the cache sees it (torch-free)."""
+
+    spec: str                      # what `generator.vis.datasets.open_dataset` takes
+    files: tuple[Path, ...]        # files whose bytes define it (shipped arrays)
+    stamp: str                     # names, sizes and times of a folder's images
+
+
+SAMPLE_PATH = ENGINE_DIR / "assets" / "default" / "fashion_sample.npz"
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def dataset_spec(spec: str, base_dirs=()) -> DatasetSpec:
+    """Resolve a dataset spec (`fashion-sample`, `fashion-mnist:test|train`,
+    `imagefolder:PATH`, `PATH`) for keying, without reading the images."""
+    spec = str(spec).strip()
+    if spec == "fashion-sample":
+        return DatasetSpec(spec, (SAMPLE_PATH,), "")
+    if spec.startswith("fashion-mnist:"):
+        files = tuple(sorted(FASHION_DIR.glob("*.gz")))
+        return DatasetSpec(spec, (), _stamp(FASHION_DIR, files))
+    prefix, path = ("imagefolder:", spec[12:]) if spec.startswith("imagefolder:") else \
+        ("", spec[7:] if spec.startswith("folder:") else spec)
+    raw = Path(path).expanduser()
+    for cand in ([raw] if raw.is_absolute() else [Path(b) / raw for b in base_dirs] or [raw]):
+        if cand.is_dir():
+            root = cand.resolve()
+            files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            return DatasetSpec(f"{prefix}{root}", (), _stamp(root, files))
+    raise RequestError(None, f"dataset {spec!r} not found; use fashion-sample, "
+                             "fashion-mnist:test, imagefolder:PATH or a folder of images")
+
+
+def _stamp(root: Path, files) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def compute(requests: list[FigureRequest], device=None,
             progress: Callable[[int], None] | None = None,
             on_result: Callable[[int, FigureResult], None] | None = None,
-            on_warning: Callable[[object, str], None] | None = None) -> list[FigureResult]:
+            on_warning: Callable[[object, str], None] | None = None,
+            index_dir: Path | None = None, verbose: bool = False) -> list[FigureResult]:
     """Compute figures; each (model, image, rule) is forwarded once.
 
     Every request is checked first (models load, images decode, units and layers exist),
@@ -129,13 +174,14 @@ def compute(requests: list[FigureRequest], device=None,
     engine error while computing is reported the same way. `progress(n)` is called as
     figures complete; `on_result(i, result)` receives each result as soon as it exists,
     so the caller can cache it even if a later one fails; `on_warning(ref, message)`
-    receives the engine's warnings (e.g. a model with random weights).
+    receives the engine's warnings (e.g. a model with random weights). Patch grids mine
+    their dataset once per (model, dataset) into `index_dir` (reused when cached).
     """
     import warnings
 
     from generator.vis.errors import EngineError, EngineWarning
 
-    session = _Session(device)
+    session = _Session(device, index_dir, verbose)
     results: list[FigureResult | None] = [None] * len(requests)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EngineWarning)
@@ -163,8 +209,13 @@ def compute(requests: list[FigureRequest], device=None,
 class _Session:
     """Models, input tensors and forward states shared by the requests of one `compute`."""
 
-    def __init__(self, device=None):
+    def __init__(self, device=None, index_dir=None, verbose: bool = False):
         self.device = device
+        self.index_dir = Path(index_dir) if index_dir is not None else Path(".cache/index")
+        self.verbose = verbose
+        self.datasets: dict = {}    # spec -> Dataset
+        self.index_k: dict = {}     # (model key, spec) -> largest K asked for
+        self.indexes: dict = {}     # (model key, spec) -> TopK
         self.models: dict = {}      # (name, weights, layers) -> Model
         self.inputs: dict = {}      # (model key, image path) -> (C, H, W) tensor
         self.states: dict = {}      # (model key, image path, rule) -> Backprop (small LRU)
@@ -215,8 +266,11 @@ class _Session:
                 raise RequestError(req.ref, f"featuremaps needs a convolutional layer; "
                                    f"{layer.name} is fully connected (use one of "
                                    f"{', '.join(convs) or 'none'})")
-        elif req.kind == "maxacts":
+        elif req.kind in ("maxacts", "patches"):
             model.parse_unit(p["unit"])
+        if p.get("dataset") and (req.kind == "patches" or p.get("patches")):
+            self._check_dataset(mkey, model, p["dataset"], int(p.get("k") if req.kind == "patches"
+                                                               else p["patches"]))
         if "display" in p:
             try:
                 display_params(p["display"])
@@ -224,6 +278,41 @@ class _Session:
                 raise RequestError(req.ref, e.message) from None
         return {"req": req, "model": model, "mkey": mkey,
                 "group": (repr(mkey), req.images[0] if req.images else "", p.get("rule", ""))}
+
+    def _check_dataset(self, mkey, model, spec: str, k: int) -> None:
+        """Open the dataset (lists its images; EngineError if unusable) and note the K."""
+        from generator.vis.datasets import check_fits, open_dataset
+
+        if spec not in self.datasets:
+            self.datasets[spec] = open_dataset(spec, memo_dir=self.index_dir / "files")
+        check_fits(self.datasets[spec], model)
+        self.index_k[(mkey, spec)] = max(k, self.index_k.get((mkey, spec), 0))
+
+    def _patch_grid(self, mkey, model, spec: str, unit: str, k: int, rule: str, display: dict,
+                    add) -> dict:
+        """One unit's patch grid: image patches and gradient patches as two grid tiles."""
+        from generator.vis.mining import load_or_mine
+        from generator.vis.patches import gradient_pixels, image_pixels, unit_patches
+
+        if (mkey, spec) not in self.indexes:
+            self.indexes[(mkey, spec)] = load_or_mine(
+                model, self.datasets[spec], k=self.index_k[(mkey, spec)], layers=None,
+                cache_dir=self.index_dir, progress=self.verbose)
+        layer, index = model.parse_unit(unit)
+        grid = unit_patches(model, self.datasets[spec], self.indexes[(mkey, spec)],
+                            layer.name, index, k=k, rule=rule)
+        percentile = display_params(display)["percentile"]
+        images, grads = image_pixels(grid), gradient_pixels(grid, percentile)
+        cols = max(1, math.ceil(math.sqrt(max(len(images), 1))))
+        rows = max(1, math.ceil(len(images) / cols))
+        h, w = (images[0].shape[:2] if images else (1, 1))
+        return {"k": len(images), "cols": cols, "rows": rows, "patch_h": h, "patch_w": w,
+                "dataset": Path(spec).name if "/" in spec else spec,
+                "image_grid": add(_png(_compose(images, cols, rows))),
+                "gradient_grid": add(_png(_compose(grads, cols, rows))),
+                "examples": [{"source": src, "label": lab, "activation": float(a)}
+                             for src, lab, a in zip(grid.sources, grid.labels,
+                                                    grid.activations.tolist())]}
 
     # -- running ------------------------------------------------------------------------
     def _state(self, mkey, model, path: str, rule: str):
@@ -302,6 +391,16 @@ class _Session:
             for item, png in zip(items, _gradient_pngs(torch.stack(grads), display)):
                 item["tile"] = add(png)
             data.update(rule=p["rule"], unit=model.unit_name(layer, index), items=items)
+        elif req.kind == "patches":
+            layer, index = model.parse_unit(p["unit"])
+            data.update(unit=model.unit_name(layer, index), layer=layer.name, index=index,
+                        rule=p["rule"], grid=self._patch_grid(
+                            mkey, model, p["dataset"], p["unit"], p["k"], p["rule"], display, add))
+        if p.get("patches") and req.kind in ("unit", "units", "hierarchy"):
+            nodes = data["units"] if req.kind != "hierarchy" else _walk(data["tree"])
+            for n in nodes:
+                n["patches"] = self._patch_grid(mkey, model, p["dataset"], n["unit"],
+                                                p["patches"], p["rule"], display, add)
         data["tiles"] = sorted(tiles)
         return FigureResult(data=data, tiles=tiles)
 
@@ -313,6 +412,28 @@ def _frozen(value):
 def _model_label(name: str) -> str:
     """A model's name as a caption shows it (a user model by its file name)."""
     return Path(name.rsplit(":", 1)[0]).name if ".py:" in name else name
+
+
+def _walk(node: dict):
+    yield node
+    for c in node["children"]:
+        yield from _walk(c)
+
+
+def _compose(patches, cols: int, rows: int, gap: int = 1):
+    """Equal-sized patches (h, w[, 3]) as one grid image, best first, row by row."""
+    import numpy as np
+    from PIL import Image
+
+    if not patches:
+        return Image.new("L", (1, 1), 128)
+    h, w = patches[0].shape[:2]
+    shape = (rows * (h + gap) - gap, cols * (w + gap) - gap) + patches[0].shape[2:]
+    grid = np.full(shape, 24, np.uint8)
+    for i, p in enumerate(patches):
+        r, c = divmod(i, cols)
+        grid[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = p
+    return Image.fromarray(grid)
 
 
 def _tree_dict(node, names: dict) -> dict:

@@ -38,7 +38,7 @@ def _copy(root, tmp_path):
 
 def test_every_directive_becomes_a_figure(built):
     root, first = built
-    assert first.figures["computed"] == 7 and first.figures["reused"] == 0
+    assert first.figures["computed"] == 9 and first.figures["reused"] == 0
     figs = _page(root, "all").find_all("figure", class_="ft-figure")
     kinds = [next(c[3:] for c in f["class"] if c.startswith("ft-") and c != "ft-figure")
              for f in figs]
@@ -109,7 +109,7 @@ def test_noop_rebuild_computes_nothing_and_imports_no_torch(built):
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          check=True).stdout
     figures, torch_loaded, rendered = json.loads(out.strip().splitlines()[-1])
-    assert figures["computed"] == 0 and figures["reused"] == 7
+    assert figures["computed"] == 0 and figures["reused"] == 9
     assert torch_loaded is False
     assert rendered == 0
 
@@ -119,7 +119,7 @@ def test_weights_swap_recomputes_that_model_only(built, tmp_path):
     save_weights(root / "b.safetensors", 3)       # post "other" uses b; post "all" uses a
     before = _page(root, "all").find_all("img")
     swapped = build(root, quiet=True)
-    assert swapped.figures["computed"] == 1 and swapped.figures["reused"] == 7 - 1
+    assert swapped.figures["computed"] == 1 and swapped.figures["reused"] == 9 - 1
     assert [i["src"] for i in _page(root, "all").find_all("img")] == [i["src"] for i in before]
 
 
@@ -128,7 +128,40 @@ def test_damaged_cache_entry_is_recomputed(built, tmp_path):
     entries = sorted((root / "cache" / "figures" / "entries").glob("*.json"))
     entries[0].write_text(entries[0].read_text()[:-20])
     again = build(root, quiet=True)
-    assert again.figures["computed"] == 1 and again.figures["reused"] == 6
+    assert again.figures["computed"] == 1 and again.figures["reused"] == 8
+
+
+def test_patch_grids_show_the_top_activating_examples(built):
+    """The grid's examples are the dataset's strongest images for the unit, best first,
+    checked against a brute-force forward over the whole folder."""
+    import torch
+
+    from generator.vis.images import load_input
+    from generator.vis.models import load_model
+
+    root, _ = built
+    page = _page(root, "patches")
+    fig = page.find("figure", class_="ft-patches")
+    imgs = fig.find_all("img")
+    assert len(imgs) == 2 and "conv2_3" in imgs[0]["alt"] and "4 most activating" in imgs[0]["alt"]
+    tree = page.find("figure", class_="ft-hierarchy")
+    assert len(tree.find_all(class_="ft-band")) == 3          # a grid under each of 3 tiles
+    model = load_model(f"{root / 'net.py'}:build", str(root / "a.safetensors"), device="cpu")
+    layer = model.layer("conv2")
+    seen = {}
+    handle = dict(model.module.named_modules())[layer.path].register_forward_hook(
+        lambda m, a, out: seen.__setitem__("h", out))
+    best = []
+    for f in sorted((root / "dataset").glob("*.png")):
+        with torch.no_grad():
+            model.module(load_input(f, model).unsqueeze(0))
+        best.append((float(seen["h"][0, 3].max()), f.name))
+    handle.remove()
+    best.sort(reverse=True)
+    grids = [json.loads(p.read_text())["data"] for p in (root / "cache" / "figures" / "entries").glob("*.json")]
+    grid = next(d["grid"] for d in grids if d.get("unit") == "conv2_3" and "grid" in d)
+    assert [e["source"] for e in grid["examples"]] == [name for _, name in best[:4]]
+    assert [e["activation"] for e in grid["examples"]] == pytest.approx([a for a, _ in best[:4]], rel=1e-5)
 
 
 BAD = [
@@ -139,6 +172,7 @@ BAD = [
     ("<< unit conv1_1 image=../../outside.png >>", "outside the site directory"),
     ("<< unit conv1_1 model=broken.safetensors >>", "broken.safetensors"),
     ("<< unit conv1_1 norm=percentile:200 >>", "percentile must be"),
+    ("<< patches conv2_1 dataset=nowhere >>", "dataset 'nowhere' not found"),
 ]
 
 

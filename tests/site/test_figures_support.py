@@ -55,6 +55,7 @@ cache = "cache"
 
 [figures]
 architecture = "net.py:build"
+dataset = "dataset"
 '''
 
 ALL_POST = '''---
@@ -88,6 +89,18 @@ Prose.
 '''
 
 
+PATCHES_POST = '''---
+title: Patch grids
+date: 2024-01-03
+---
+Prose.
+
+<< patches conv2_3 k=4 >>
+
+<< hierarchy conv3_1 depth=1 children=2 patches=4 >>
+'''
+
+
 def save_weights(path, seed: int) -> None:
     """Random weights for NET_PY's architecture, as safetensors."""
     import torch
@@ -100,7 +113,8 @@ def save_weights(path, seed: int) -> None:
 
 
 def make_site(root):
-    """A two-post site on a 24x24 user model: every figure directive, two weight files."""
+    """A three-post site on a 24x24 user model: every figure directive, two weight files,
+    a folder dataset for patch grids."""
     from PIL import Image, ImageDraw
 
     (root / "posts").mkdir(parents=True)
@@ -115,6 +129,14 @@ def make_site(root):
         d.ellipse((8 + 4 * i, 10, 38, 40 - 6 * i), fill=255)
         d.line((0, 10 * i, 47, 47), fill=128, width=3)
         im.save(root / "images" / f"{name}.png")
+    (root / "dataset").mkdir()
+    for i in range(24):   # small shapes on black: what the patch grids mine
+        im = Image.new("L", (32, 32), 0)
+        d = ImageDraw.Draw(im)
+        x, y, s = (7 * i) % 20, (11 * i) % 20, 5 + i % 9
+        (d.ellipse if i % 2 else d.rectangle)((x, y, x + s, y + s), fill=120 + (37 * i) % 136)
+        im.save(root / "dataset" / f"{i:02d}.png")
     (root / "posts" / "2024-01-01-all.md").write_text(ALL_POST)
+    (root / "posts" / "2024-01-03-patches.md").write_text(PATCHES_POST)
     (root / "posts" / "2024-01-02-other.md").write_text(OTHER_POST)
     return root

@@ -95,7 +95,8 @@ class FigureStage:
                     print(f"warning: {by_ref[ref].pos}: {message}", file=sys.stderr)
                 self.warnings.append(message)
             try:
-                api.compute([p.request for p in plans], on_result=store, on_warning=warn)
+                api.compute([p.request for p in plans], on_result=store, on_warning=warn,
+                            index_dir=self.cache_dir / "index", verbose=not self.quiet)
             except api.RequestError as e:
                 raise _directive_error(by_ref[e.ref], e.message) from None
 

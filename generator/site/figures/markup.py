@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
-from generator.site.figures.layout import LABEL, tree_layout
+from generator.site.figures.layout import BAND_GAP, LABEL, TILE, tree_layout
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 TILE_DIR = "figures"
@@ -51,9 +51,22 @@ def _tile(base_url: str, name: str) -> str:
     return f"{base_url.rstrip('/')}/{TILE_DIR}/{name}"
 
 
+def _band(nodes) -> tuple[float, float]:
+    """Width and height (layout units) of the patch grids under each tile, if any."""
+    grids = [n["patches"] for n in nodes if n.get("patches")]
+    if not grids:
+        return 0.0, 0.0
+    g = grids[0]
+    grid_w = g["cols"] * (g["patch_w"] + 1) - 1
+    grid_h = g["rows"] * (g["patch_h"] + 1) - 1
+    return 2 * TILE + BAND_GAP, TILE * grid_h / grid_w
+
+
 def _tree_context(data: dict, url) -> dict:
     tree = data["tree"]
-    lay = tree_layout(tree, aspect=data.get("tile_h", 1) / max(data.get("tile_w", 1), 1))
+    band_w, band_h = _band(list(_walk(tree)))
+    lay = tree_layout(tree, aspect=data.get("tile_h", 1) / max(data.get("tile_w", 1), 1),
+                      band_w=band_w, band_h=band_h)
     W, H = lay.width, lay.height
     nodes = []
     for p in lay.nodes:
@@ -64,15 +77,24 @@ def _tree_context(data: dict, url) -> dict:
             "activation": n.get("activation"), "weight": n.get("weight"),
             "parent": parent, "path": n.get("path", n["unit"]),
             "src": url(n["tile"]), "followed": bool(n.get("children")),
+            "patches": n.get("patches"),
             "left": 100 * p.x / W, "top": 100 * p.y / H,
-            "width": 100 * lay.tile_w / W, "height": 100 * (LABEL + lay.tile_h) / H,
+            "width": 100 * lay.col_w / W, "height": 100 * lay.row_h / H,
         })
     edges = [{"x1": e.x1, "y1": e.y1, "x2": e.x2, "y2": e.y2, "weight": e.weight,
               "strength": e.strength, "parent": e.parent.node["unit"],
               "child": e.child.node["unit"]} for e in lay.edges]
     label_cqw = 100 * LABEL * 0.62 / W
     return {"nodes": nodes, "edges": edges, "W": W, "H": H, "label_cqw": label_cqw,
-            "cols": max(len(r) for r in lay.rows)}
+            "cols": max(len(r) for r in lay.rows), "head_pct": 100 * TILE / lay.col_w,
+            "band_gap_pct": 100 * BAND_GAP / lay.col_w,
+            "band_col_gap_pct": 100 * BAND_GAP / band_w if band_w else 0}
+
+
+def _walk(node: dict):
+    yield node
+    for c in node.get("children") or ():
+        yield from _walk(c)
 
 
 def default_caption(kind: str, data: dict) -> str:
@@ -91,6 +113,10 @@ def default_caption(kind: str, data: dict) -> str:
         return f"Feature maps of `{data['layer']}` (model {model}{on})."
     if kind == "maxacts":
         return f"`{data['unit']}` across {len(data['items'])} images (model {model})."
+    if kind == "patches":
+        g = data["grid"]
+        return (f"`{data['unit']}`: its top {g['k']} patches in {g['dataset']} (left) and their "
+                f"gradients ({data.get('rule')} backprop, right); model {model}.")
     return ""
 
 

@@ -17,7 +17,7 @@ from generator.vis import api
 
 # Directive keys that only change how a figure is shown, never what is computed.
 PRESENTATION = {"caption", "size", "image", "images", "model", "weights", "alt", "class"}
-FIGURE_KINDS = ("unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts")
+FIGURE_KINDS = ("unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts", "patches")
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 DEFAULTS = {"rule": "guided", "depth": 2, "children": 5, "k": 5}
 
@@ -118,14 +118,14 @@ def computation_params(kind: str, directive, params: dict, site_figures: dict) -
             raise PlanError("maxacts takes one unit, e.g. << maxacts conv1_7 images=a.png,b.png >>")
         out = {"unit": units[0], "rule": get("rule")}
     elif kind == "patches":
-        raise PlanError("patch grids (<< patches >>) need mined dataset examples, which this "
-                        f"build cannot produce yet; use one of {', '.join(FIGURE_KINDS)}")
+        if len(units) != 1:
+            raise PlanError("patches takes one unit, e.g. << patches conv2_6 k=16 >>")
+        out = {"unit": units[0], "k": int(_first(params.get("k"), 16)), "rule": get("rule")}
     else:
         raise PlanError(f"{kind} is not a figure; valid: {', '.join(FIGURE_KINDS)}")
-    if int(params.get("patches") or 0) > 0:
-        raise PlanError("patches= needs mined dataset examples, which this build cannot "
-                        "produce yet; remove patches= (or set patches=0)")
-    if kind in ("unit", "units", "hierarchy", "maxacts"):
+    if kind in ("unit", "units", "hierarchy") and int(params.get("patches") or 0) > 0:
+        out["patches"] = int(params["patches"])
+    if kind in ("unit", "units", "hierarchy", "maxacts", "patches"):
         try:
             out["display"] = api.display_params(
                 display_settings(params.get("norm"), site_figures.get("norm")))
@@ -177,7 +177,9 @@ def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
             if not Path(f).resolve().is_relative_to(site_dir):
                 raise PlanError(f"model file {f} is outside the site directory {site_dir}")
 
-    if kind == "maxacts":
+    if kind == "patches":
+        names = []
+    elif kind == "maxacts":
         names = _as_list(params.get("images"))
         if not names:
             raise PlanError("maxacts needs images=, e.g. images=a.png,b.png")
@@ -192,13 +194,40 @@ def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
     if settings.get("layers"):
         cparams["layers"] = dict(settings["layers"])
     inputs = list(spec.files) + images
-    model_id = {"spec": spec.identity, "files": [digest(Path(f)) for f in spec.files]}
-    key = figure_key(model_id, [digest(p) for p in images], kind, cparams)
+    dataset_id = None
+    if kind == "patches" or cparams.get("patches"):
+        data = _dataset(params, site_figures, spec.name, [post_dir, site_dir])
+        cparams["dataset"] = data.spec
+        inputs += list(data.files)
+        # the dataset's content, not where it lives, goes into the key
+        dataset_id = {"kind": data.spec.split(":", 1)[0] if ":" in data.spec else "folder",
+                      "files": [digest(Path(f)) for f in data.files], "stamp": data.stamp}
+        if data.spec in ("fashion-sample",) or data.spec.startswith("fashion-mnist:"):
+            dataset_id["kind"] = data.spec
+    model_id = {"spec": spec.identity, "files": [digest(Path(f)) for f in spec.files],
+                "dataset": dataset_id}
+    key = figure_key(model_id, [digest(p) for p in images], kind,
+                     {k: v for k, v in cparams.items() if k != "dataset"})
     request = api.FigureRequest(kind=kind, model=spec.name, weights=spec.weights,
                                 images=[str(p) for p in images], params=cparams,
                                 ref=str(directive.pos))
     return Plan(request=request, key=key, caption=params.get("caption"),
                 size=_size(params.get("size")), inputs=inputs)
+
+
+def _dataset(params: dict, site_figures: dict, model: str, bases) -> "api.DatasetSpec":
+    """The dataset patch grids mine: `dataset=`, else site.toml's, else the default
+    model's shipped sample."""
+    spec = _first(params.get("dataset"), site_figures.get("dataset"),
+                  "fashion-sample" if model == "default" else None)
+    if spec is None:
+        raise PlanError("patch grids need a dataset: set dataset= here or `dataset` in "
+                        "site.toml's [figures] (a folder of images, imagefolder:PATH, "
+                        "fashion-sample)")
+    try:
+        return api.dataset_spec(str(spec), base_dirs=bases)
+    except api.RequestError as e:
+        raise PlanError(e.message) from None
 
 
 def _model_settings(site_figures: dict, model: str) -> dict:

@@ -164,6 +164,23 @@ class Chain:
         self.model = model
         self.ops = ops
         self.layer_ops = layer_ops
+        self._phased: dict[int, torch.Tensor] = {}
+
+    def phase_weights(self, conv: nn.Conv2d) -> torch.Tensor:
+        """A stride-s conv's filters split by output phase: (C_out, C_in*s*s, k', k'),
+        k' = ceil(k/s); tap a of the kernel is phase a % s, position a // s."""
+        key = id(conv)
+        if key not in self._phased:
+            w = conv.weight.detach()
+            cout, cin, kh, kw = w.shape
+            s = conv.stride[0]
+            kk_h, kk_w = -(-kh // s), -(-kw // s)
+            out = w.new_zeros((cout, cin, s, s, kk_h, kk_w))
+            for a in range(kh):
+                for b in range(kw):
+                    out[:, :, a % s, b % s, a // s, b // s] = w[:, :, a, b]
+            self._phased[key] = out.reshape(cout, cin * s * s, kk_h, kk_w)
+        return self._phased[key]
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """Plain replay of the chain (used to check the compilation)."""
@@ -224,6 +241,7 @@ class ChainState:
         results: list[torch.Tensor | None] = [None] * len(to)
         with torch.no_grad():
             g = _Grad.start(grad, ops[start].out_shape, self.windowed)
+            self._first_conv = True  # only seeds can have a single channel a row
             for j in range(start, min(reads) - 1, -1):
                 g = self._step(j, g)
                 for k, r in enumerate(reads):
@@ -271,10 +289,35 @@ class ChainState:
         kh, kw = m.kernel_size
         t = g.data
         n, cout, h, w = t.shape
-        self.flops += 2 * n * cout * (m.in_channels // m.groups) * kh * kw * h * w
-        out = F.conv_transpose2d(t, m.weight, stride=m.stride, dilation=m.dilation,
-                                 groups=m.groups)
+        first, self._first_conv = self._first_conv, False
+        active = t.ne(0).flatten(2).any(2) if first and m.groups == 1 and cout > 1 else None
+        if active is not None and bool((active.sum(1) <= 1).all()):
+            # One channel a row (a hierarchy node's masked state, a unit's seed): only that
+            # channel's filters contribute -- a grouped transposed conv, one group a row.
+            channel = active.int().argmax(1)
+            single = t[torch.arange(n, device=t.device), channel].unsqueeze(0)
+            self.flops += 2 * n * m.in_channels * kh * kw * h * w
+            out = F.conv_transpose2d(single, m.weight[channel], stride=m.stride,
+                                     dilation=m.dilation, groups=n)
+            out = out.reshape(n, m.in_channels, *out.shape[-2:])
+        elif m.groups == 1 and sh == sw > 1 and (dh, dw) == (1, 1):
+            out = self._strided_conv(op, t)
+        else:
+            self.flops += 2 * n * cout * (m.in_channels // m.groups) * kh * kw * h * w
+            out = F.conv_transpose2d(t, m.weight, stride=m.stride, dilation=m.dilation,
+                                     groups=m.groups)
         return _Grad.settle(out, g.top * sh - ph, g.left * sw - pw, op.in_shape)
+
+    def _strided_conv(self, op: Op, t: torch.Tensor) -> torch.Tensor:
+        """conv_transpose2d(t, W, stride=s) as a stride-1 transposed conv onto s*s phases,
+        then pixel_shuffle: same sums, but a dense kernel CPUs and GPUs run much faster
+        than a strided one (AlexNet's conv1: stride 4, 11x11, 3 output channels)."""
+        m = op.module
+        (sh, sw), (kh, kw) = m.stride, m.kernel_size
+        n, cout, h, w = t.shape
+        self.flops += 2 * n * cout * m.in_channels * kh * kw * h * w  # the useful work
+        out = F.pixel_shuffle(F.conv_transpose2d(t, self.chain.phase_weights(m)), sh)
+        return out[:, :, :(h - 1) * sh + kh, :(w - 1) * sw + kw]
 
     def _maxpool(self, j: int, op: Op, g: "_Grad") -> "_Grad":
         m = op.module

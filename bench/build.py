@@ -33,17 +33,21 @@ from generator.vis.api import DEFAULT_WEIGHTS  # noqa: E402  (torch-free)
 TARGETS = {"cold": 60.0, "no-op": 1.0, "prose edit": 1.5, "weights swap": None}
 
 
-def prepare(src: Path, dst: Path) -> Path:
-    """Copy the site; send output and cache into the copy; pin the weights to a site file."""
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("_site", ".cache"))
-    if not DEFAULT_WEIGHTS.is_file():
-        sys.exit(f"bench: {DEFAULT_WEIGHTS} is missing; run `python build.py train-default`")
-    (dst / "models").mkdir(exist_ok=True)
-    shutil.copy2(DEFAULT_WEIGHTS, dst / "models" / "default.safetensors")
+def prepare(src: Path, dst: Path, swap: str | None) -> Path:
+    """Copy the site; send output and cache into the copy; pin the weights to a site file
+    (unless `swap` already names a weights file of the site)."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("_site", ".cache", "out", "cache"))
     toml = (dst / "site.toml").read_text()
     toml = re.sub(r"(?m)^(output|cache)\s*=.*$", "", toml)
     head, sep, rest = toml.partition("\n[")
     toml = head.rstrip() + '\noutput = "_site"\ncache = ".cache"\n' + (sep + rest if sep else "")
+    if swap:
+        (dst / "site.toml").write_text(toml)
+        return dst
+    if not DEFAULT_WEIGHTS.is_file():
+        sys.exit(f"bench: {DEFAULT_WEIGHTS} is missing; run `python build.py train-default`")
+    (dst / "models").mkdir(exist_ok=True)
+    shutil.copy2(DEFAULT_WEIGHTS, dst / "models" / "default.safetensors")
     if re.search(r"(?m)^\[figures\]", toml):
         toml = re.sub(r"(?m)^\[figures\]\s*$", "[figures]\nmodels = { default = { weights = "
                       '"models/default.safetensors" } }', toml, count=1)
@@ -62,9 +66,10 @@ def run(site: Path) -> dict:
     if out.returncode:
         sys.exit(f"bench: build failed:\n{out.stderr.strip()}")
     text = out.stdout + out.stderr
-    counts = {k: int(v) for k, v in re.findall(r"(computed|reused) (\d+)", text.split("figures:")[-1])}
+    figures = re.search(r"figures: (\d+) computed, (\d+) reused", text)
     pages = re.search(r"(\d+) pages rendered", text)
-    return {"wall": wall, "computed": counts.get("computed", 0), "reused": counts.get("reused", 0),
+    return {"wall": wall, "computed": int(figures.group(1)) if figures else 0,
+            "reused": int(figures.group(2)) if figures else 0,
             "pages": int(pages.group(1)) if pages else -1}
 
 
@@ -73,24 +78,25 @@ def edit_prose(site: Path) -> None:
     post.write_text(post.read_text() + "\nOne more sentence of prose for the benchmark.\n")
 
 
-def swap_weights(site: Path) -> None:
+def swap_weights(path: Path) -> None:
     """Replace the weights file by a slightly different one (every tensor scaled by 1.01)."""
     from safetensors.numpy import load_file, save_file
 
-    path = site / "models" / "default.safetensors"
     save_file({k: v * v.dtype.type(1.01) for k, v in load_file(str(path)).items()}, str(path))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--site", type=Path, default=ROOT / "content", help="site to copy (content/)")
+    ap.add_argument("--swap", metavar="FILE", help="weights file of the site to replace "
+                    "(default: a site copy of the default model's checkpoint)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ft-bench-build-") as tmp:
-        site = prepare(args.site, Path(tmp) / "site")
+        site = prepare(args.site, Path(tmp) / "site", args.swap)
         rows = [("cold", run(site)), ("no-op", run(site))]
         edit_prose(site)
         rows.append(("prose edit", run(site)))
-        swap_weights(site)
+        swap_weights(site / (args.swap or "models/default.safetensors"))
         rows.append(("weights swap", run(site)))
     cold = rows[0][1]["wall"]
     print(f"example site: {args.site}")

@@ -10,7 +10,6 @@ import hashlib
 import json
 import sys
 import time
-from functools import lru_cache
 from pathlib import Path
 
 from generator.site.errors import BuildError
@@ -42,6 +41,7 @@ class FigureStage:
         self._directives: dict = {}   # directive position -> directive (for errors)
         self._data: dict = {}         # figure key -> data
         self._html: dict = {}         # html key -> figure HTML
+        self._markup: str | None = None
 
     # -- plan ---------------------------------------------------------------------------
     def plan(self, directive, params: dict, page_meta: dict) -> None:
@@ -109,7 +109,9 @@ class FigureStage:
         """
         plan = self._plans[directive.pos]
         base_url = getattr(self.site, "base_url", "/")
-        key = _hash(plan.key, directive.name, plan.caption, plan.size, base_url, _markup_digest())
+        if self._markup is None:
+            self._markup = _markup_digest()
+        key = _hash(plan.key, directive.name, plan.caption, plan.size, base_url, self._markup)
         html = self._html.get(key)
         if html is None:
             path = self.cache.root / "html" / f"{key}.html"
@@ -148,9 +150,10 @@ def _hash(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-@lru_cache(maxsize=1)
 def _markup_digest() -> str:
-    """Hash of what turns figure data into HTML: the figure templates and this package."""
+    """Hash of what turns figure data into HTML: the figure templates and this package.
+
+    Read afresh by every stage, so `serve` picks up an edited figure template."""
     here = Path(__file__).resolve().parent
     templates = here.parents[2] / "templates" / "figures"
     files = sorted(here.glob("*.py")) + sorted(templates.glob("*.html"))

@@ -156,3 +156,11 @@ def test_bad_request_fails_before_anything_is_computed(net):
             api.compute([good, bad], device="cpu", on_result=lambda i, r: seen.append(i))
         assert err.value.ref == "r" and message in err.value.message
     assert seen == []
+
+
+def test_torch_free_paths_match_the_default_model():
+    """api keys the default model and its sample without importing default_model (torch)."""
+    from generator.vis import default_model
+
+    assert api.DEFAULT_WEIGHTS == default_model.WEIGHTS_PATH
+    assert api.SAMPLE_PATH == default_model.SAMPLE_PATH

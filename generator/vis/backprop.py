@@ -115,6 +115,8 @@ class Backprop:
                                 device=self.model.device) for l in to]
         parts = [self._impl.backward(chunk, at, list(to))
                  for chunk in torch.split(grad, self.batch_size)]
+        if len(parts) == 1:
+            return parts[0]
         return [torch.cat([p[i] for p in parts]) for i in range(len(to))]
 
     def _below_names(self, layer: Layer) -> list[str]:

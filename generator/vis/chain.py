@@ -25,7 +25,7 @@ from torch.overrides import TorchFunctionMode
 
 from .errors import EngineError
 from .models import Layer, Model
-from .rules import apply_rule
+from .rules import apply_rule_
 
 _IDENTITY = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
 _RESHAPES = {torch.flatten, torch.Tensor.flatten, torch.Tensor.view, torch.Tensor.reshape,
@@ -197,7 +197,7 @@ def _forward(op: Op, x: torch.Tensor):
     m = op.module
     if op.kind == "relu":
         y = x.clamp(min=0)
-        return y, x > 0
+        return y, (x > 0).to(x.dtype)  # float: multiplies without a conversion
     if op.kind == "maxpool":
         y, idx = F.max_pool2d(x, m.kernel_size, m.stride, m.padding, m.dilation,
                               ceil_mode=m.ceil_mode, return_indices=True)
@@ -247,6 +247,7 @@ class ChainState:
                 for k, r in enumerate(reads):
                     if r == j:
                         results[k] = g.dense()
+                        g.owned = False  # handed out: later ops must not write into it
         return results
 
     def _step(self, j: int, g: "_Grad") -> "_Grad":
@@ -255,10 +256,9 @@ class ChainState:
         if op.kind == "identity":
             return g
         if op.kind == "relu":
-            if self.rule == "deconv":
-                return g.map(lambda t: t.clamp(min=0))
-            mask = self.state[j]
-            return g.map(lambda t: apply_rule(self.rule, t, self._window(j, mask, g)))
+            t = g.data if g.owned else g.data.clone()
+            mask = None if self.rule == "deconv" else self._window(j, self.state[j], g)
+            return g.map(lambda _: apply_rule_(self.rule, t, mask))
         if op.kind == "flatten":
             return _Grad.full_map(g.data.reshape(len(g.data), *op.in_shape))
         if op.kind == "linear":
@@ -302,6 +302,13 @@ class ChainState:
             out = out.reshape(n, m.in_channels, *out.shape[-2:])
         elif m.groups == 1 and sh == sw > 1 and (dh, dw) == (1, 1):
             out = self._strided_conv(op, t)
+        elif g.full and _exact_padding(op) is not None:
+            # Whole maps: let the transposed conv drop the padding rows itself.
+            self.flops += 2 * n * cout * (m.in_channels // m.groups) * kh * kw * h * w
+            out = F.conv_transpose2d(t, m.weight, stride=m.stride, padding=m.padding,
+                                     output_padding=_exact_padding(op), dilation=m.dilation,
+                                     groups=m.groups)
+            return _Grad.full_map(out)
         else:
             self.flops += 2 * n * cout * (m.in_channels // m.groups) * kh * kw * h * w
             out = F.conv_transpose2d(t, m.weight, stride=m.stride, dilation=m.dilation,
@@ -326,6 +333,11 @@ class ChainState:
         (ph, pw), (dh, dw) = pair(m.padding), pair(m.dilation)
         t = g.data
         n, c, h, w = t.shape
+        if g.full:  # the recorded indices are already positions on the input map
+            _, H, W = op.in_shape
+            idx = self.state[j].reshape(1, c, -1).expand(n, -1, -1)
+            out = t.new_zeros((n, c, H * W)).scatter_add_(2, idx, t.reshape(n, c, -1))
+            return _Grad.full_map(out.reshape(n, c, H, W))
         hi, wi = (h - 1) * sh + dh * (kh - 1) + 1, (w - 1) * sw + dw * (kw - 1) + 1
         top, left = g.top * sh - ph, g.left * sw - pw
         win_w = op.in_shape[2]
@@ -355,31 +367,46 @@ class ChainState:
         return padded[:, r[:, :, None], q[:, None, :]].permute(1, 0, 2, 3)
 
 
+def _exact_padding(op: Op):
+    """output_padding that makes a transposed conv return exactly the conv's input size,
+    or None when torch cannot express it."""
+    m = op.module
+    extra = []
+    for i in range(2):
+        size = (op.out_shape[1 + i] - 1) * m.stride[i] - 2 * m.padding[i] + \
+            m.dilation[i] * (m.kernel_size[i] - 1) + 1
+        extra.append(op.in_shape[1 + i] - size)
+        if not 0 <= extra[i] < max(m.stride[i], m.dilation[i]):
+            return None
+    return tuple(extra)
+
+
 class _Grad:
     """A batch of gradients on one map: vectors (N, F), or windows (N, C, h, w) whose row n
     starts at (top[n], left[n]) of the (C, H, W) map. Entries of a window that fall outside
     the map are zero. `full` means every window is the whole map."""
 
-    def __init__(self, data, top=None, left=None, shape=None, full=False):
+    def __init__(self, data, top=None, left=None, shape=None, full=False, owned=True):
         self.data, self.top, self.left, self.full = data, top, left, full
+        self.owned = owned  # False: data is the caller's tensor; copy before writing
         self.shape = tuple(shape) if shape is not None else tuple(data.shape[1:])
 
     @classmethod
-    def vector(cls, data):
-        return cls(data)
+    def vector(cls, data, owned=True):
+        return cls(data, owned=owned)
 
     @classmethod
-    def full_map(cls, data):
+    def full_map(cls, data, owned=True):
         zero = torch.zeros(len(data), dtype=torch.long, device=data.device)
-        return cls(data, zero, zero, data.shape[1:], full=True)
+        return cls(data, zero, zero, data.shape[1:], full=True, owned=owned)
 
     @classmethod
     def start(cls, grad, shape, windowed=True):
         """Seeds on a map, shrunk to each row's bounding box of non-zeros when that pays."""
         if grad.dim() == 2:
-            return cls.vector(grad)
+            return cls.vector(grad, owned=False)
         if not windowed:
-            return cls.full_map(grad)
+            return cls.full_map(grad, owned=False)
         n, c, H, W = grad.shape
         nz = grad.ne(0).any(1)
         rows, cols = nz.any(2), nz.any(1)
@@ -391,7 +418,7 @@ class _Grad:
         h = int((last_r - first_r).clamp(min=0).max()) + 1
         w = int((last_c - first_c).clamp(min=0).max()) + 1
         if 2 * h * w > H * W:
-            return cls.full_map(grad)
+            return cls.full_map(grad, owned=False)
         top = torch.minimum(first_r, torch.tensor(H - h, device=grad.device)).long()
         left = torch.minimum(first_c, torch.tensor(W - w, device=grad.device)).long()
         r = top.view(-1, 1) + torch.arange(h, device=grad.device)
@@ -408,6 +435,8 @@ class _Grad:
         if h * w >= H * W:
             if bool((top == top[0]).all()) and bool((left == left[0]).all()):
                 t0, l0 = int(top[0]), int(left[0])
+                if t0 <= 0 and l0 <= 0 and t0 + h >= H and l0 + w >= W:  # a view will do
+                    return cls.full_map(data[:, :, -t0:H - t0, -l0:W - l0])
                 full = F.pad(data, (l0, W - (l0 + w), t0, H - (t0 + h)))  # negative pads crop
                 return cls.full_map(full)
             return cls.full_map(_paste(data, top, left, H, W))
@@ -419,7 +448,7 @@ class _Grad:
         return cls(data, top, left, shape)
 
     def map(self, fn):
-        return _Grad(fn(self.data), self.top, self.left, self.shape, self.full)
+        return _Grad(fn(self.data), self.top, self.left, self.shape, self.full, owned=True)
 
     def dense(self) -> torch.Tensor:
         """(N, F) or the full maps (N, C, H, W)."""

@@ -47,6 +47,17 @@ def apply_rule(rule: str, grad: torch.Tensor, active: torch.Tensor) -> torch.Ten
     raise EngineError(f"unknown rule {rule!r}: use one of {', '.join(RULES)}")
 
 
+def apply_rule_(rule: str, grad: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """`apply_rule` in place on `grad` (which the caller owns); returns `grad`."""
+    if rule == "gradient":
+        return grad.mul_(active)
+    if rule == "deconv":
+        return grad.clamp_(min=0)
+    if rule == "guided":
+        return grad.clamp_(min=0).mul_(active)
+    raise EngineError(f"unknown rule {rule!r}: use one of {', '.join(RULES)}")
+
+
 class RuleReLU(torch.autograd.Function):
     """relu(x) whose backward is a rule; the rule is a plain string argument."""
 

@@ -2,9 +2,10 @@
 
 One streaming forward pass. For each unit we keep a running list of K entries
 (image id, location r*W+s, activation); memory is units x K whatever the dataset size.
-Each batch first picks its own per-unit top K with one `torch.topk` over all of the
-batch's locations, then that is merged into the running list (a sort of 2K entries per
-unit). Both steps are vectorised over units.
+Per batch and layer, a max over each (image, unit) map and one comparison with the
+unit's current K-th value find the few activations that can enter (see `batch_top`);
+they are ranked by `torch.topk` on an integer key and merged with the running lists by a
+sort of 2K entries per unit. Everything is vectorised over units; no map is copied.
 
 Order (it decides ties, and makes every run give the same lists): higher activation
 first (compared as floats, so -0.0 equals 0.0), then lower image id, then lower location
@@ -137,55 +138,83 @@ def batch_top(act: torch.Tensor, ids: torch.Tensor, running, k: int, span: int,
               valid: torch.Tensor | None = None):
     """Fold one batch's activations (B, C[, H, W]) into a running (values, ids, locs) state.
 
-    `ids` must be increasing and above every id already in `running`. Then an activation
-    can only enter a unit's list if it is strictly above the list's current k-th value
-    (on a tie the older, lower id wins), so one comparison pass finds the few candidates
-    of a typical batch; they are ranked exactly by an integer key (value, then position
-    in the batch) and merged by `select`. Early batches, when most values qualify, are
-    ranked the same way on the whole (transposed) map instead.
+    `ids` must be increasing and above every id already in `running`. Once a unit's list
+    is full, an activation can only enter it if it is strictly above the list's k-th
+    value (on a tie the older, lower id wins), so a max per (image, unit) and one
+    comparison find the few candidates of a typical batch, without copying the map.
+    While lists are still filling, the threshold is the batch's own k-th value per unit
+    (from each (image, unit) row's top k), and of the candidates equal to it only the
+    first ones by position are kept. Candidates are ranked exactly by an integer key
+    (value, then position in the batch) and merged with the running lists by `select`.
     """
     b, c = act.shape[:2]
     rows = act.float().reshape(b, c, -1)
     hw = rows.shape[2]
+    dev = rows.device
     values, old_ids, _ = running
-    ids = ids.to(rows.device)
-    usable = None if valid is None else valid.to(rows.device)
-    if bool((old_ids[:, k - 1] < 0).any()):   # lists not full yet: rank the whole batch
-        flat = rows.transpose(0, 1).reshape(c, b * hw)
-        key = _rank_key(flat, torch.arange(b * hw, device=rows.device))
-        if usable is not None:
-            key = key.masked_fill(~usable.repeat_interleave(hw).view(1, b * hw), INT64_MIN)
-        best = torch.topk(key, min(k, b * hw), dim=1, sorted=False)
-        pos, found = best.indices, best.values > INT64_MIN
-        vals = flat.gather(1, pos)
-    else:                                      # only values above the k-th can enter
-        kth = values[:, k - 1]
-        hit = rows.amax(dim=2) > kth.view(1, c)      # (B, C): rows with any candidate
-        if usable is not None:
-            hit &= usable.view(b, 1)
-        bi, ci = hit.nonzero(as_tuple=True)
-        if len(bi) == 0:
-            return running
-        sub = rows[bi, ci]
-        ri, li = (sub > kth[ci].view(-1, 1)).nonzero(as_tuple=True)
-        bi, ci = bi[ri], ci[ri]
-        order = torch.sort(ci, stable=True).indices
-        bi, ci, li = bi[order], ci[order], li[order]
-        n = len(ci)
+    usable = None if valid is None else valid.to(dev)
+    full = bool((old_ids[:, k - 1] >= 0).all())
+    if full:
+        thr = values[:, k - 1]
+    else:
+        thr = _batch_kth(rows, k, usable)
+        thr = torch.where(old_ids[:, k - 1] >= 0, torch.maximum(thr, values[:, k - 1]), thr)
+    peak = rows.amax(dim=2)
+    hit = peak > thr.view(1, c) if full else peak >= thr.view(1, c)   # (B, C) rows to scan
+    if usable is not None:
+        hit &= usable.view(b, 1)
+    bi, ci = hit.nonzero(as_tuple=True)
+    if len(bi) == 0:
+        return running
+    sub = rows[bi, ci]
+    line = thr[ci].view(-1, 1)
+    ri, li = (sub > line if full else sub >= line).nonzero(as_tuple=True)
+    bi, ci = bi[ri], ci[ri]
+    order = torch.sort(ci, stable=True).indices         # by unit, then (image, location)
+    bi, ci, li = bi[order], ci[order], li[order]
+    cand = rows[bi, ci, li]
+    counts = torch.bincount(ci, minlength=c)
+    starts = torch.cumsum(counts, 0) - counts
+    if not full:   # keep only the first (k - #greater) candidates that equal the threshold
+        tie = cand == thr[ci]
+        greater = torch.bincount(ci[~tie], minlength=c)
+        before = torch.cumsum(tie.long(), 0) - tie.long()           # ties before, overall
+        rank = before - before[starts.clamp(max=len(ci) - 1)][ci]    # ties before, in unit
+        keep = ~tie | (rank < (k - greater)[ci])
+        bi, ci, li, cand = bi[keep], ci[keep], li[keep], cand[keep]
         counts = torch.bincount(ci, minlength=c)
-        slot = torch.arange(n, device=rows.device) - (torch.cumsum(counts, 0) - counts)[ci]
-        width = int(counts.max())
-        cand_pos = bi * hw + li
-        key = torch.full((c, width), INT64_MIN, dtype=torch.int64, device=rows.device)
-        key[ci, slot] = _rank_key(rows[bi, ci, li], cand_pos)
-        table = torch.zeros((c, width), dtype=torch.int64, device=rows.device)
-        table[ci, slot] = cand_pos
-        best = torch.topk(key, min(k, width), dim=1, sorted=False)
-        pos, found = table.gather(1, best.indices), best.values > INT64_MIN
-        vals = rows[pos // hw, torch.arange(c, device=rows.device).view(c, 1), pos % hw]
-    batch = (vals.masked_fill(~found, float("-inf")), ids[pos // hw].masked_fill(~found, -1),
-             pos % hw)
+        starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(len(ci), device=dev) - starts[ci]
+    width = int(counts.max())
+    table_v = torch.full((c, width), float("-inf"), device=dev)
+    table_i = torch.full((c, width), -1, dtype=torch.int64, device=dev)
+    table_l = torch.zeros((c, width), dtype=torch.int64, device=dev)
+    table_v[ci, slot] = cand
+    table_i[ci, slot] = ids.to(dev)[bi]
+    table_l[ci, slot] = li
+    if width > 4 * k:   # many candidates: cut each unit to its best k before sorting
+        key = torch.full((c, width), INT64_MIN, dtype=torch.int64, device=dev)
+        key[ci, slot] = _rank_key(cand, bi * hw + li)
+        best = torch.topk(key, k, dim=1, sorted=False).indices
+        table_v, table_i, table_l = (t.gather(1, best) for t in (table_v, table_i, table_l))
+    batch = (table_v, table_i, table_l)
     return select(*(torch.cat([r, p], 1) for r, p in zip(running, batch)), k, span)
+
+
+def _batch_kth(rows: torch.Tensor, k: int, usable: torch.Tensor | None) -> torch.Tensor:
+    """Per unit, the k-th largest value of one batch (B, C, L); -inf if fewer than k.
+
+    Each (image, unit) row's top k holds all of that row's share of the unit's top k, so
+    the k-th largest of those is exact; the map itself is never transposed.
+    """
+    b, c, hw = rows.shape
+    part = torch.topk(rows, k, dim=2, sorted=False).values if hw > k else rows
+    if usable is not None:
+        part = part.masked_fill(~usable.view(b, 1, 1), float("-inf"))
+    pool = part.transpose(0, 1).reshape(c, -1)
+    if pool.shape[1] < k:
+        return torch.full((c,), float("-inf"), device=rows.device)
+    return torch.topk(pool, k, dim=1, sorted=False).values.amin(dim=1)
 
 
 def _rank_key(values: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:

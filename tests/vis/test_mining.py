@@ -103,15 +103,17 @@ def test_mined_top_k_equals_brute_force(tiny, tmp_path, k, batch_size):
     assert topk.lookup(model.layers[1].name, 0)[0][3] == 0.0     # the dead unit: ties at 0
 
 
-def test_batch_folding_with_heavy_ties_and_unreadable_images():
-    """Integer-valued activations (ties everywhere), several batches, some images masked."""
+@pytest.mark.parametrize("rising", [False, True])
+def test_batch_folding_with_heavy_ties_and_unreadable_images(rising):
+    """Integer-valued activations (ties everywhere), several batches, some images masked;
+    `rising`: every batch beats the lists so far (many candidates per unit)."""
     gen = torch.Generator().manual_seed(0)
     k, b, c, h, w = 6, 7, 5, 3, 4
     span = h * w
     running = (torch.full((c, k), float("-inf")), torch.full((c, k), -1), torch.zeros((c, k), dtype=torch.int64))
     seen, valid_all = [], []
     for batch in range(6):
-        act = torch.randint(0, 4, (b, c, h, w), generator=gen).float()
+        act = torch.randint(0, 4, (b, c, h, w), generator=gen).float() + (10.0 * batch if rising else 0.0)
         act[:, 1] = 0.0                                  # a dead unit
         valid = torch.rand(b, generator=gen) > 0.2
         ids = torch.arange(batch * b, (batch + 1) * b)

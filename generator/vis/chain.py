@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .errors import EngineError
 from .models import Layer, Model
 from .rules import apply_rule_
 

@@ -107,7 +107,7 @@ def hierarchy(bp: Backprop, root: str, depth: int = 2, children: int = 5,
     images, grads = _down(bp, seed, root_layer, next_layer)
     top = Node(root_name, root_layer.name, root_index, bp.activation(root_layer, root_index),
                None, (root_name,), images[0])
-    followed, parent_layer, grad = top, root_layer, grads
+    followed, grad = top, grads
     for level in range(1, depth + 1):
         layer = next_layer
         if layer is None:
@@ -129,7 +129,7 @@ def hierarchy(bp: Backprop, root: str, depth: int = 2, children: int = 5,
             nodes.append(Node(name, layer.name, c, bp.activation(layer, c),
                               float(weights[c]), followed.path + (name,), images[n]))
         followed.children = nodes
-        followed, parent_layer = nodes[follow], layer
+        followed = nodes[follow]
         grad = grads[follow:follow + 1] if grads is not None else None
     return top
 

@@ -212,11 +212,11 @@ def derive_layers(module: nn.Module, input_shape, device, model_name: str) -> di
     counts: dict[str, int] = {}
     for path, _ in calls:
         counts[path] = counts.get(path, 0) + 1
-    out, n, affine, affine_path = {}, 0, None, None
+    out, n, affine = {}, 0, None
     for path, m in calls:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             n += 1
-            affine, affine_path = ("conv" if isinstance(m, nn.Conv2d) else "fc"), path
+            affine = "conv" if isinstance(m, nn.Conv2d) else "fc"
         elif isinstance(m, nn.ReLU) and affine is not None:
             if counts[path] > 1:
                 raise EngineError(

@@ -1,5 +1,4 @@
 """The windowed chain backward: which models qualify, and windowed == full == autograd."""
-import warnings
 from pathlib import Path
 
 import pytest
@@ -8,7 +7,7 @@ import torch
 import vis_tiny_models as tiny
 from generator.vis.backprop import Backprop
 from generator.vis.chain import compile_chain
-from generator.vis.errors import EngineError, EngineWarning
+from generator.vis.errors import EngineError
 from generator.vis.models import load_model
 
 TINY = f"{Path(__file__).parent / 'vis_tiny_models.py'}"
@@ -16,9 +15,7 @@ TINY = f"{Path(__file__).parent / 'vis_tiny_models.py'}"
 
 @pytest.fixture(scope="module")
 def alexnet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EngineWarning)
-        return load_model("alexnet", device="cpu")
+    return tiny.alexnet_random()
 
 
 @pytest.mark.parametrize("name, layers, qualifies", [

@@ -1,6 +1,5 @@
 """The model registry: names, layer maps, weights, errors."""
 import hashlib
-import warnings
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,7 @@ def tiny_model(name, **kw):
 
 @pytest.fixture(scope="module")
 def alexnet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EngineWarning)
-        return load_model("alexnet", device="cpu")
+    return tiny.alexnet_random()
 
 
 def test_names():
@@ -44,9 +41,9 @@ def test_alexnet_layers_are_the_caffe_names(alexnet):
 
 def test_random_weights_warn_and_are_seeded():
     with pytest.warns(EngineWarning, match="random weights"):
-        a = load_model(f"resnet18", device="cpu")
+        a = load_model("resnet18", device="cpu")
     with pytest.warns(EngineWarning):
-        b = load_model(f"resnet18", device="cpu")
+        b = load_model("resnet18", device="cpu")
     assert a.weights_digest == b.weights_digest
     assert [l.name for l in a.layers] == ["relu", "layer1.0", "layer1.1", "layer2.0", "layer2.1",
                                           "layer3.0", "layer3.1", "layer4.0", "layer4.1", "fc"]
@@ -203,3 +200,18 @@ def test_predictions_sum_and_order():
     logits = m.module(x[None])[0]
     assert [p["index"] for p in preds] == torch.argsort(logits, descending=True).tolist()
     assert abs(sum(p["prob"] for p in preds) - 1) < 1e-9
+
+
+def test_vgg16_layer_names():
+    import torchvision
+    from generator.vis.models import vgg_layers
+    with torch.device("meta"):  # the architecture only; no weights are materialized
+        net = torchvision.models.vgg16()
+    names = vgg_layers(net)
+    assert list(names) == ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2",
+                           "conv3_3", "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2",
+                           "conv5_3", "fc6", "fc7", "fc8"]
+    assert names["conv1_1"] == "features.1" and names["conv5_3"] == "features.29"
+    for name, path in names.items():
+        module = net.get_submodule(path)
+        assert isinstance(module, torch.nn.ReLU if name != "fc8" else torch.nn.Linear)

@@ -144,3 +144,18 @@ def hand_net():
         net[2].weight.copy_(torch.tensor([2.0, 3.0]).reshape(1, 2, 1, 1))
     net.input_shape = (1, 1, 2)
     return net
+
+
+_ALEXNET = []
+
+
+def alexnet_random():
+    """torchvision AlexNet with seeded random weights on CPU, loaded once per test run."""
+    if not _ALEXNET:
+        import warnings
+        from generator.vis.errors import EngineWarning
+        from generator.vis.models import load_model
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EngineWarning)
+            _ALEXNET.append(load_model("alexnet", device="cpu"))
+    return _ALEXNET[0]

@@ -236,3 +236,24 @@ def test_bad_arguments_name_the_problem(tiny, tmp_path):
     assert result.exit_code == 2 and "no layer 'conv9'" in result.output
     with pytest.raises(EngineError, match="split must be train or test"):
         open_dataset("fashion-mnist:validation")
+
+
+def test_dataset_specs_number_images_by_content(tmp_path):
+    root = tmp_path / "tree"
+    for cls, n in (("cat", 2), ("dog", 3)):
+        (root / cls / "sub").mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (4, 4), (i * 40, 0, 0)).save(root / cls / "sub" / f"{i}.png")
+    Image.new("RGB", (4, 4)).save(root / "loose.png")             # not in a class folder
+    tree = open_dataset(f"imagefolder:{root}")
+    assert tree.labels == ["cat"] * 2 + ["dog"] * 3 and "loose.png" not in tree.names
+    memo = tmp_path / "memo"
+    folder = open_dataset(str(root), memo_dir=memo)
+    assert folder.names[0] == os.path.join("cat", "sub", "0.png") and len(folder) == 6
+    assert folder.labels == [None] * 6 and folder.mode == "RGB"
+    assert open_dataset(str(root), memo_dir=memo).digest == folder.digest   # memo reused
+    Image.new("RGB", (5, 5), (1, 2, 3)).save(root / "loose.png")
+    assert open_dataset(str(root), memo_dir=memo).digest != folder.digest   # content counts
+    fashion = open_dataset("fashion-mnist:test")
+    assert len(fashion) == 10000 and fashion.mode == "L" and fashion.image(0).size == (28, 28)
+    assert fashion.labels[0] == "Ankle boot"

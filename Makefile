@@ -33,7 +33,9 @@ $(KATEX_DIR)/katex.min.css: package.json package-lock.json
 	cp node_modules/katex/LICENSE $(KATEX_DIR)/LICENSE
 
 bench: setup
+	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) bench/engine.py
+	$(PY) bench/index.py
 	$(PY) bench/site.py
 	$(PY) bench/build.py
 

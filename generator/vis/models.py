@@ -324,13 +324,18 @@ def _torchvision(name: str, weights):
                       f"file for meaningful pictures", EngineWarning, stacklevel=3)
         digest = tensors_digest(module.state_dict())
     elif weights == "imagenet":
+        hub = Path(torch.hub.get_dir()) / "checkpoints"
+        filename = enum.url.rsplit("/", 1)[-1]
+        cached = (hub / filename).is_file()
         try:
             # hub writes "Downloading: ..." to stdout, which may be carrying --json -
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                state = enum.get_state_dict(progress=False, check_hash=True)
-        except Exception:
-            hub = Path(torch.hub.get_dir()) / "checkpoints"
-            filename = enum.url.rsplit("/", 1)[-1]
+                # weights_only: a file in the hub cache is data, never code to unpickle
+                state = enum.get_state_dict(progress=False, check_hash=True, weights_only=True)
+        except Exception as e:
+            if cached:
+                raise EngineError(f"{hub / filename}: not a loadable {name} state_dict "
+                                  f"({type(e).__name__}); delete it and download it again") from None
             raise EngineError(
                 f"ImageNet weights for {name} could not be downloaded from {enum.url}: place "
                 f"{filename} in {hub} or pass --weights PATH") from None

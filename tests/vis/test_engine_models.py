@@ -215,3 +215,43 @@ def test_vgg16_layer_names():
     for name, path in names.items():
         module = net.get_submodule(path)
         assert isinstance(module, torch.nn.ReLU if name != "fc8" else torch.nn.Linear)
+
+
+def _hub_file(tmp_path, monkeypatch, payload):
+    """Put `payload` where torchvision's AlexNet ImageNet weights are cached."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    path = tmp_path / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    torch.save(payload, path)
+    return path
+
+
+def test_imagenet_weights_load_from_the_hub_cache(monkeypatch, tmp_path):
+    import torchvision
+    torch.manual_seed(3)
+    state = torchvision.models.alexnet().state_dict()
+    _hub_file(tmp_path, monkeypatch, state)
+    m = load_model("alexnet", weights="imagenet", device="cpu")
+    got = m.module.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in state.items())
+    assert m.labels[281] == "tabby"
+
+
+class _Payload:
+    """Unpickling this would run code (create a file): the hub cache must be read with
+    weights_only."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_imagenet_hub_file_is_never_unpickled(monkeypatch, tmp_path):
+    marker = tmp_path / "unpickled"
+    path = _hub_file(tmp_path, monkeypatch, {"features.0.weight": _Payload(marker)})
+    with pytest.raises(EngineError) as e:
+        load_model("alexnet", weights="imagenet", device="cpu")
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+    assert not marker.exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -105,7 +106,11 @@ def model_spec(name: str, weights: str | None = None, base_dirs=()) -> ModelSpec
         files.append(DEFAULT_WEIGHTS)
         weights = None
     elif weights == "imagenet":
-        pass
+        # The cached download, when there is one, is part of the identity (torch-free
+        # lookup of torch.hub's checkpoint folder).
+        cached = _hub_checkpoint(name)
+        if cached is not None:
+            files.append(cached)
     elif weights not in (None, ""):
         w = _find(str(weights), base_dirs, "weights file")
         files.append(w)
@@ -117,6 +122,21 @@ def model_spec(name: str, weights: str | None = None, base_dirs=()) -> ModelSpec
     identity = f"{arch}|weights={kind}"
     return ModelSpec(name=name, weights=weights, files=tuple(files), identity=identity,
                      builtin=builtin)
+
+
+IMAGENET_FILES = {"alexnet": "alexnet-owt-7be5be79.pth", "vgg16": "vgg16-397923af.pth",
+                  "resnet18": "resnet18-f37072fd.pth"}
+
+
+def _hub_checkpoint(name: str) -> Path | None:
+    """torchvision's cached ImageNet weights for `name`, found as torch.hub would find
+    them ($TORCH_HOME, else $XDG_CACHE_HOME/torch, else ~/.cache/torch), or None."""
+    if name not in IMAGENET_FILES:
+        return None
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
+    path = Path(home) / "hub" / "checkpoints" / IMAGENET_FILES[name]
+    return path if path.is_file() else None
 
 
 @dataclass(frozen=True)

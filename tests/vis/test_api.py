@@ -164,3 +164,16 @@ def test_torch_free_paths_match_the_default_model():
 
     assert api.DEFAULT_WEIGHTS == default_model.WEIGHTS_PATH
     assert api.SAMPLE_PATH == default_model.SAMPLE_PATH
+
+
+def test_imagenet_hub_file_names_match_torchvision_and_join_the_identity(tmp_path, monkeypatch):
+    import torchvision
+    for name, filename in api.IMAGENET_FILES.items():
+        enum = torchvision.models.get_model_weights(name).IMAGENET1K_V1
+        assert enum.url.rsplit("/", 1)[-1] == filename
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert api.model_spec("alexnet", "imagenet").files == ()
+    hub = tmp_path / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / api.IMAGENET_FILES["alexnet"]).write_bytes(b"weights")
+    assert api.model_spec("alexnet", "imagenet").files == (hub / api.IMAGENET_FILES["alexnet"],)

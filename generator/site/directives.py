@@ -145,8 +145,8 @@ def find_directives(text: str, path: str, line_offset: int = 0) -> list[Directiv
     front matter). Raises DirectiveError for an unterminated directive whose name
     is (close to) a known one; other stray `<<` in prose are left alone.
     """
-    code = CodeRegions(text)
     comments = [(c.start(), c.end()) for c in _HTML_COMMENT.finditer(text)]
+    code = _code_regions(text, comments)
     found = []
     for m in _OPEN.finditer(text):
         start = m.start()
@@ -178,11 +178,41 @@ def find_directives(text: str, path: str, line_offset: int = 0) -> list[Directiv
     return found
 
 
+def _code_regions(text: str, comments) -> CodeRegions:
+    """Code in `text`, not counting backticks inside directives' quoted values.
+
+    `caption="Two `conv2` units"` must not read as a code span that hides its own
+    directive, so those backticks are blanked and the code found again, until the
+    directives found no longer change (each round can only uncover more of them)."""
+    code, masked = CodeRegions(text), set()
+    while True:
+        spans = set()
+        for m in _OPEN.finditer(text):
+            start = m.start()
+            name_m = _NAME.match(text, m.end())
+            if not name_m or start in code or any(a <= start < b for a, b in comments):
+                continue
+            line_end = text.find("\n", start)
+            try:
+                tokens, _ = _tokenize(text, name_m.end(), len(text) if line_end < 0 else line_end)
+            except _Unterminated:
+                continue
+            spans.update(t.quoted for t in tokens if t.quoted and "`" in text[slice(*t.quoted)])
+        if spans <= masked:
+            return code
+        masked |= spans
+        chars = list(text)
+        for a, b in masked:
+            chars[a:b] = [" " if c == "`" else c for c in chars[a:b]]
+        code = CodeRegions("".join(chars))
+
+
 @dataclass(frozen=True)
 class _Token:
     key: str | None
     value: str
     col: int  # 1-based column of the token's first character
+    quoted: tuple[int, int] | None = None  # offsets of a quoted value's text, quotes excluded
 
 
 class _Unterminated(Exception):
@@ -212,9 +242,11 @@ def _tokenize(text: str, i: int, end: int) -> tuple[list[_Token], int]:
         if km:
             key = km.group(1)
             i = km.end()
+        quoted = None
         if i < end and text[i] in "\"'":
             quote = text[i]
             i += 1
+            quoted_start = i
             buf = []
             while i < end and text[i] != quote:
                 if text[i] == "\\" and i + 1 < end:
@@ -223,6 +255,7 @@ def _tokenize(text: str, i: int, end: int) -> tuple[list[_Token], int]:
                 i += 1
             if i >= end:
                 raise _Unterminated(f"unclosed {quote}", _col(text, tok_start))
+            quoted = (quoted_start, i)
             i += 1
             value = "".join(buf)
         else:
@@ -231,7 +264,7 @@ def _tokenize(text: str, i: int, end: int) -> tuple[list[_Token], int]:
                 j += 1
             value = text[i:j]
             i = j
-        tokens.append(_Token(key, value, _col(text, tok_start)))
+        tokens.append(_Token(key, value, _col(text, tok_start), quoted))
 
 
 def _col(text: str, i: int) -> int:
@@ -352,9 +385,10 @@ def _convert(d: Directive, t: _Token, key: Key):
     if kind == "text":
         return v
     if kind in ("file", "name"):
-        ok = r"[^\s,]+" if kind == "file" else r"[\w.\-/]+"
+        ok = r"[^\s,]+" if kind == "file" else r"[\w.\-/:]+"
         if not re.fullmatch(ok, v):
-            what = "a file or name without spaces or commas" if kind == "file" else "a name (letters, digits, . - _ /)"
+            what = ("a file or name without spaces or commas" if kind == "file" else
+                    "a name or KIND:PATH (letters, digits, . - _ / :), e.g. imagefolder:data/cats")
             raise DirectiveError(f"{t.key} must be {what}, got '{v}'", _at(d, t))
         return v
     if kind in ("units", "files"):

@@ -21,6 +21,9 @@ ENGINE_DIR = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = ENGINE_DIR / "assets" / "default" / "fashion_alexnet.safetensors"
 BUILTIN_MODELS = ("default", "alexnet", "vgg16", "resnet18")
 KINDS = ("unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts", "patches")
+# Tiles an explorable hierarchy may precompute (`explore_budget=`): about 300 small
+# tiles keep a post's explorer data under ~1 MB for the default model (bench/explore.py).
+EXPLORE_BUDGET = 300
 
 
 class RequestError(Exception):
@@ -270,6 +273,10 @@ class _Session:
             for u in p["units"]:
                 model.parse_unit(u)
         elif req.kind == "hierarchy":
+            if p.get("explore") and (int(p["explore"]) < 0
+                                     or int(p.get("explore_budget") or EXPLORE_BUDGET) < 1):
+                raise RequestError(req.ref, "explore must be 0 or more levels and "
+                                   "explore_budget at least 1 tile")
             parent_layer, parent = model.parse_unit(p["root"])[0], p["root"]
             for ref in p.get("path") or ():
                 layer, _ = model.parse_unit(ref)
@@ -373,14 +380,29 @@ class _Session:
             from generator.vis.hierarchy import hierarchy
 
             bp = self._state(mkey, model, req.images[0], p["rule"])
-            tree = hierarchy(bp, p["root"], depth=p["depth"], children=p["children"],
-                             path=p.get("path") or ())
-            nodes = list(tree.walk())
+            explored = None
+            if p.get("explore"):
+                from generator.vis.explore import explore
+
+                explored = explore(bp, p["root"], depth=p["depth"], children=p["children"],
+                                   path=p.get("path") or (), levels=p["explore"],
+                                   budget=p.get("explore_budget") or EXPLORE_BUDGET)
+                tree = explored.static_tree()
+                nodes = list(explored.root.walk())
+            else:
+                tree = hierarchy(bp, p["root"], depth=p["depth"], children=p["children"],
+                                 path=p.get("path") or ())
+                nodes = list(tree.walk())
             import torch
             pngs = _gradient_pngs(torch.stack([n.image for n in nodes]), display)
-            names = {id(n): add(png) for n, png in zip(nodes, pngs)}
+            names = {n.path_name: add(png) for n, png in zip(nodes, pngs)}
             data["rule"] = p["rule"]
             data["tree"] = _tree_dict(tree, names)
+            if explored is not None:
+                data["explore"] = {
+                    "levels": p["explore"], "budget": p.get("explore_budget") or EXPLORE_BUDGET,
+                    "children": p["children"], "depth": explored.depth, "size": len(nodes),
+                    "tree": _tree_dict(explored.root, names, explored.stops)}
         elif req.kind == "predictions":
             from generator.vis.probes import top_predictions
 
@@ -456,10 +478,15 @@ def _compose(patches, cols: int, rows: int, gap: int = 1):
     return Image.fromarray(grid)
 
 
-def _tree_dict(node, names: dict) -> dict:
+def _tree_dict(node, names: dict, stops: dict | None = None) -> dict:
+    """A Node tree as figure data; tiles by path name. With `stops` (an explored tree),
+    each node also says why it has no children, if it has none (`stop`)."""
     d = {"unit": node.unit, "layer": node.layer, "index": node.index,
          "activation": node.activation, "weight": node.weight, "path": node.path_name,
-         "tile": names[id(node)], "children": [_tree_dict(c, names) for c in node.children]}
+         "tile": names[node.path_name],
+         "children": [_tree_dict(c, names, stops) for c in node.children]}
+    if stops is not None:
+        d["stop"] = stops.get(node.path_name)
     return d
 
 

@@ -42,6 +42,7 @@ class FigureStage:
         self._data: dict = {}         # figure key -> data
         self._html: dict = {}         # html key -> figure HTML
         self._markup: str | None = None
+        self._explore: dict[str, Path] = {}   # site path -> explorer data file (see render)
 
     # -- plan ---------------------------------------------------------------------------
     def plan(self, directive, params: dict, page_meta: dict) -> None:
@@ -111,6 +112,7 @@ class FigureStage:
         base_url = getattr(self.site, "base_url", "/")
         if self._markup is None:
             self._markup = _markup_digest()
+        explore_url = self._explore_file(plan, base_url)
         key = _hash(plan.key, directive.name, plan.caption, plan.size, base_url, self._markup)
         html = self._html.get(key)
         if html is None:
@@ -121,14 +123,31 @@ class FigureStage:
                 from generator.site.figures.markup import render_figure
 
                 html = render_figure(directive.name, self._data[plan.key], base_url=base_url,
-                                     caption=plan.caption, size=plan.size)
+                                     caption=plan.caption, size=plan.size, explore=explore_url)
                 write_atomic(path, html.encode("utf-8"))
             self._html[key] = html
         return html
 
+    def _explore_file(self, plan: Plan, base_url: str) -> str | None:
+        """An explorable hierarchy's data file (written to the cache once, published by
+        `files`), and its URL; None for any other figure."""
+        data = self._data[plan.key]
+        if not data.get("explore"):
+            return None
+        from generator.site.figures.explore import explore_file
+        from generator.site.figures.markup import tile_url
+
+        name, blob = explore_file(data, lambda n: tile_url(base_url, n))
+        path = self.cache.root / "explore" / name
+        if not path.is_file():
+            write_atomic(path, blob)
+        self._explore[f"figures/{name}"] = path
+        return tile_url(base_url, name)
+
     def files(self) -> dict[str, Path]:
-        """Site-relative path -> file to copy into the site: the tiles of every figure."""
-        out = {}
+        """Site-relative path -> file to copy into the site: the tiles of every figure and
+        the data files of explorable hierarchies."""
+        out = dict(self._explore)
         for plan in self._plans.values():
             data = self._data.get(plan.key)
             if data is None:

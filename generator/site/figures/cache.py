@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 FORMAT = 1
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def tile_name(png: bytes) -> str:
@@ -30,6 +32,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        # mkstemp makes the file private; published tiles are hard-linked into the site,
+        # where a web server running as another user must be able to read them
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

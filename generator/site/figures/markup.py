@@ -47,7 +47,8 @@ def caption_html(text: str | None) -> Markup | None:
     return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", safe))
 
 
-def _tile(base_url: str, name: str) -> str:
+def tile_url(base_url: str, name: str) -> str:
+    """URL of a file the figures stage publishes under `figures/` (tiles, explorer data)."""
     return f"{base_url.rstrip('/')}/{TILE_DIR}/{name}"
 
 
@@ -121,11 +122,12 @@ def default_caption(kind: str, data: dict) -> str:
 
 
 def render_figure(kind: str, data: dict, *, base_url: str, caption: str | None = None,
-                  size: str | None = None, templates: Path = TEMPLATES) -> str:
-    """The HTML of one figure."""
-    url = lambda name: _tile(base_url, name)  # noqa: E731
+                  size: str | None = None, explore: str | None = None,
+                  templates: Path = TEMPLATES) -> str:
+    """The HTML of one figure; `explore` is the URL of a hierarchy's explorer data."""
+    url = lambda name: tile_url(base_url, name)  # noqa: E731
     small = 0 < int(data.get("tile_w") or data.get("map_w") or 999) < 128
-    ctx = {"kind": kind, "data": data, "url": url, "size": size,
+    ctx = {"kind": kind, "data": data, "url": url, "size": size, "explore": explore,
            "extra": "ft-pixelated" if small else "",
            "caption": caption_html(caption if caption else default_caption(kind, data))}
     if kind == "hierarchy":

@@ -106,6 +106,7 @@ def computation_params(kind: str, directive, params: dict, site_figures: dict) -
             raise PlanError("hierarchy takes one root unit, e.g. << hierarchy fc6_1068 depth=3 >>")
         out = {"root": units[0], "depth": int(get("depth")), "children": int(get("children")),
                "path": [str(u) for u in _as_list(params.get("path"))], "rule": get("rule")}
+        out.update(explore_params(params, site_figures))
     elif kind == "predictions":
         out = {"k": int(get("k"))}
     elif kind == "featuremaps":
@@ -132,6 +133,24 @@ def computation_params(kind: str, directive, params: dict, site_figures: dict) -
         except api.RequestError as e:
             raise PlanError(e.message) from None
     return out
+
+
+EXPLORE_MAX = 8
+
+
+def explore_params(params: dict, site_figures: dict) -> dict:
+    """`explore=N` and `explore_budget=B` (directive, else site.toml `[figures]`), checked.
+
+    Empty when nothing is explored, so a plain hierarchy keeps its cache key."""
+    levels = _first(params.get("explore"), site_figures.get("explore"), 0)
+    budget = _first(params.get("explore_budget"), site_figures.get("explore_budget"),
+                    api.EXPLORE_BUDGET)
+    for name, value, lo, hi in (("explore", levels, 0, EXPLORE_MAX),
+                                ("explore_budget", budget, 1, 100000)):
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            where = "" if params.get(name) is not None else " (site.toml [figures])"
+            raise PlanError(f"{name}{where} must be an integer in {lo}..{hi}, got {value!r}")
+    return {"explore": levels, "explore_budget": budget} if levels else {}
 
 
 def display_settings(directive_norm, site_norm) -> dict:

@@ -21,9 +21,18 @@ ENGINE_DIR = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = ENGINE_DIR / "assets" / "default" / "fashion_alexnet.safetensors"
 BUILTIN_MODELS = ("default", "alexnet", "vgg16", "resnet18")
 KINDS = ("unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts", "patches")
-# Tiles an explorable hierarchy may precompute (`explore_budget=`): about 300 small
-# tiles keep a post's explorer data under ~1 MB for the default model (bench/explore.py).
+# Tiles an explorable hierarchy may precompute when `explore_budget=` is not given.
+# Measured: a tile of the default model (1x64x64) is ~2 kB as PNG, so 300 tiles plus the
+# ~80 kB JSON stay near 0.6 MB; an ImageNet-sized tile (3x224x224) is ~115 kB, so for
+# such inputs the default shrinks to keep a figure's explorer near 4 MB.
 EXPLORE_BUDGET = 300
+EXPLORE_BYTES = 4_000_000
+
+
+def default_explore_budget(input_shape) -> int:
+    """The tile budget for a model's input shape (C, H, W), see EXPLORE_BUDGET."""
+    c, h, w = input_shape
+    return max(32, min(EXPLORE_BUDGET, EXPLORE_BYTES // max(c * h * w, 1)))
 
 
 class RequestError(Exception):
@@ -274,7 +283,7 @@ class _Session:
                 model.parse_unit(u)
         elif req.kind == "hierarchy":
             if p.get("explore") and (int(p["explore"]) < 0
-                                     or int(p.get("explore_budget") or EXPLORE_BUDGET) < 1):
+                                     or int(p.get("explore_budget") or 1) < 1):
                 raise RequestError(req.ref, "explore must be 0 or more levels and "
                                    "explore_budget at least 1 tile")
             parent_layer, parent = model.parse_unit(p["root"])[0], p["root"]
@@ -384,9 +393,9 @@ class _Session:
             if p.get("explore"):
                 from generator.vis.explore import explore
 
+                budget = p.get("explore_budget") or default_explore_budget(model.input_shape)
                 explored = explore(bp, p["root"], depth=p["depth"], children=p["children"],
-                                   path=p.get("path") or (), levels=p["explore"],
-                                   budget=p.get("explore_budget") or EXPLORE_BUDGET)
+                                   path=p.get("path") or (), levels=p["explore"], budget=budget)
                 tree = explored.static_tree()
                 nodes = list(explored.root.walk())
             else:
@@ -400,7 +409,7 @@ class _Session:
             data["tree"] = _tree_dict(tree, names)
             if explored is not None:
                 data["explore"] = {
-                    "levels": p["explore"], "budget": p.get("explore_budget") or EXPLORE_BUDGET,
+                    "levels": p["explore"], "budget": budget,
                     "children": p["children"], "depth": explored.depth, "size": len(nodes),
                     "tree": _tree_dict(explored.root, names, explored.stops)}
         elif req.kind == "predictions":

@@ -166,8 +166,8 @@
       frag.appendChild(d);
     });
     tree.replaceChildren(frag);
-    decorate(f);
     f.path = path;
+    decorate(f);
     crumbs(f);
     var last = f.nodes[path[path.length - 1]];
     say(f, last.children.length ? "Showing what " + last.unit + " is made of. Select a unit to go deeper."

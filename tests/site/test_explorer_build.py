@@ -54,6 +54,7 @@ def test_schema_urls_and_files(built):
     doc = _doc(root, fig)
     assert doc["root"] == "fc5_1" and doc["levels"] == 3 and doc["depth"] == 4
     assert doc["children"] == 2 and doc["tile_w"] == doc["tile_h"] == 24
+    assert doc["budget"] == 300        # the default for 24x24 tiles
     nodes = {n["path"]: n for n in doc["nodes"]}
     assert len(nodes) == len(doc["nodes"]) == 1 + 2 + 4 + 8 + 16     # every node, 4 levels
     assert doc["nodes"][0]["path"] == "fc5_1"
@@ -194,7 +195,7 @@ def test_site_default_and_directive_override(tmp_path):
     from generator.site.figures.planner import PlanError, explore_params
 
     assert explore_params({}, {}) == {}
-    assert explore_params({}, {"explore": 2}) == {"explore": 2, "explore_budget": 300}
+    assert explore_params({}, {"explore": 2}) == {"explore": 2, "explore_budget": None}
     assert explore_params({"explore": 0}, {"explore": 2}) == {}
     assert explore_params({"explore_budget": 50}, {"explore": 1, "explore_budget": 9}) == {
         "explore": 1, "explore_budget": 50}
@@ -202,3 +203,11 @@ def test_site_default_and_directive_override(tmp_path):
         explore_params({}, {"explore": "deep"})
     with pytest.raises(PlanError, match="explore_budget must be an integer in 1..100000"):
         explore_params({"explore": 1, "explore_budget": 0}, {})
+
+
+def test_default_budget_keeps_large_tiles_to_a_few_megabytes():
+    from generator.vis.api import default_explore_budget
+
+    assert default_explore_budget((1, 64, 64)) == 300         # the default model: ~0.6 MB
+    assert default_explore_budget((1, 24, 24)) == 300
+    assert default_explore_budget((3, 224, 224)) == 32        # ImageNet tiles: ~115 kB each

@@ -14,7 +14,6 @@ base_url = "/blog/"
 
 [figures]
 architecture = "net.py:build"
-explore_budget = 300
 '''
 
 # depth=1 children=2 explore=3: the figure shows fc5_1 and two fc4 units; the explorer

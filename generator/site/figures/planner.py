@@ -141,12 +141,15 @@ EXPLORE_MAX = 8
 def explore_params(params: dict, site_figures: dict) -> dict:
     """`explore=N` and `explore_budget=B` (directive, else site.toml `[figures]`), checked.
 
-    Empty when nothing is explored, so a plain hierarchy keeps its cache key."""
+    Empty when nothing is explored, so a plain hierarchy keeps its cache key. A budget
+    left unset is None: the engine picks it from the model's input size
+    (`api.default_explore_budget`)."""
     levels = _first(params.get("explore"), site_figures.get("explore"), 0)
-    budget = _first(params.get("explore_budget"), site_figures.get("explore_budget"),
-                    api.EXPLORE_BUDGET)
+    budget = _first(params.get("explore_budget"), site_figures.get("explore_budget"))
     for name, value, lo, hi in (("explore", levels, 0, EXPLORE_MAX),
                                 ("explore_budget", budget, 1, 100000)):
+        if value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             where = "" if params.get(name) is not None else " (site.toml [figures])"
             raise PlanError(f"{name}{where} must be an integer in {lo}..{hi}, got {value!r}")

@@ -112,7 +112,8 @@ SPECS: dict[str, DirectiveSpec] = {s.name: s for s in (
                       path=Key("units", [], doc="comma list of units to follow down, one per level"),
                       patches=_PATCHES,
                       explore=Key("int", None, 0, 8, doc="extra levels precomputed for the reader (default: site's)"),
-                      explore_budget=Key("int", None, 1, 100000, doc="most tiles precomputed for exploring (default: site's)"),
+                      explore_budget=Key("int", None, 1, 100000, doc="most tiles precomputed for exploring "
+                                          "(default: site's, else 300, fewer for large inputs)"),
                   )),
     DirectiveSpec("predictions", "the model's top-k classes for the image", "<< predictions k=5 >>",
                   None, "unit", 0, 0, _keys("rule", "norm", k=Key("int", 5, 1, 100, doc="classes shown"))),

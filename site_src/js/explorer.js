@@ -15,12 +15,19 @@
   var SVG = "http://www.w3.org/2000/svg";
   var figures = [];
 
-  function num(v) {                     /* a short number, as the figure templates print it */
+  /* A short number, as the figure templates print it (Python's .3g / .2e). */
+  function num(v) {
     v = Number(v);
     if (v === 0) return "0";
-    var a = Math.abs(v);
-    if (a >= 1e-3 && a < 1e4) return String(Number(v.toPrecision(3)));
-    return v.toExponential(2);
+    var a = Math.abs(v), s;
+    if (a >= 1e-3 && a < 1e4) {
+      s = v.toPrecision(3);
+      if (s.indexOf("e") < 0) return String(Number(s));
+      s = s.replace(/\.?0+e/, "e");
+    } else {
+      s = v.toExponential(2);
+    }
+    return s.replace(/e([+-])(\d)$/, function (m, sign, d) { return "e" + sign + "0" + d; });
   }
 
   function pct(v) { return (Math.round(v * 10000) / 10000) + "%"; }

@@ -32,7 +32,8 @@ def _page(root, slug):
 def _copy(root, tmp_path):
     """A private copy of the built site, its output and its cache."""
     dst = tmp_path / "site"
-    shutil.copytree(root, dst)
+    # a previous build's old tree (`out.old-*`) may be vanishing in the background
+    shutil.copytree(root, dst, ignore=shutil.ignore_patterns("*.old-*"))
     return dst
 
 

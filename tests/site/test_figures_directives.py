@@ -7,7 +7,7 @@ import pytest
 
 from generator.site.directives import DirectiveError, find_directives, validate
 from generator.site.figures import FigureStage
-from generator.site.pipeline import build, tokenized_body
+from generator.site.pipeline import build
 from site_helpers import FakeStage, soup
 
 TEXT = '''Intro with `code` first.

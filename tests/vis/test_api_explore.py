@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import vis_tiny_models as tiny
 from generator.vis import api
 from generator.vis.backprop import Backprop
 from generator.vis.explore import explore

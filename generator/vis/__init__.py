@@ -10,6 +10,8 @@ torch; import the submodules you need:
   `unit_images`, `acts`, `logits`.
 * `hierarchy`: `hierarchy(bp, root, depth, children, path) -> Node`; `edge_weights`,
   `keep_channel`.
+* `explore`: `explore(bp, root, depth, children, path, levels, budget)` -- a hierarchy
+  expanded beyond its followed path, within a tile budget, for the page's explorer.
 * `probes`: `top_predictions`, `feature_maps`, `maxacts`.
 * `display`: `normalize`, `to_pixels`, `tile`, `feature_grid`, `hierarchy_figure`.
 * `images`: `load_input(path, model)` (image file or preprocessed `.npy`).

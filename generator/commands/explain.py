@@ -12,29 +12,15 @@ from pathlib import Path
 import click
 
 from generator.cli import UserError
+from generator.commands.options import layer_map, model_options
 
 
 def _units(value: str | None) -> list[str]:
     return [u.strip() for u in value.split(",") if u.strip()] if value else []
 
 
-def _layer_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
-    out = {}
-    for pair in pairs:
-        name, sep, path = pair.partition("=")
-        if not sep or not name or not path:
-            raise UserError(f"--layer {pair!r}: write NAME=MODULE_PATH, e.g. conv5=features.11")
-        out[name] = path
-    return out or None
-
-
 @click.command("explain")
-@click.option("--model", "model_name", required=True, metavar="NAME",
-              help="alexnet, vgg16, resnet18, default, or path/to/file.py:factory.")
-@click.option("--weights", default=None, metavar="W",
-              help="'imagenet', or a .safetensors / torch.save'd state_dict file.")
-@click.option("--layer", "layer_pairs", multiple=True, metavar="NAME=MODULE",
-              help="Name a layer by module path (repeatable); replaces the model's layer map.")
+@model_options
 @click.option("--image", "image_path", required=True, metavar="IMG",
               help="An image file, or a .npy array (C,H,W): the preprocessed input.")
 @click.option("--root", required=True, metavar="UNIT", help="The root unit, e.g. fc6_1068.")
@@ -68,7 +54,7 @@ def explain(model_name, weights, layer_pairs, image_path, root, depth, children,
             warnings.simplefilter("always", EngineWarning)
             try:
                 model, tree, document = _run(
-                    model_name, weights, _layer_map(layer_pairs), image_path, root, depth,
+                    model_name, weights, layer_map(layer_pairs), image_path, root, depth,
                     children, rule, _units(path_units), device, top)
             finally:
                 for w in caught:

@@ -12,25 +12,11 @@ import warnings
 import click
 
 from generator.cli import UserError
-
-
-def _layer_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
-    out = {}
-    for pair in pairs:
-        name, sep, path = pair.partition("=")
-        if not sep or not name or not path:
-            raise UserError(f"--layer {pair!r}: write NAME=MODULE_PATH, e.g. conv5=features.11")
-        out[name] = path
-    return out or None
+from generator.commands.options import layer_map, model_options
 
 
 @click.command("index")
-@click.option("--model", "model_name", required=True, metavar="NAME",
-              help="alexnet, vgg16, resnet18, default, or path/to/file.py:factory.")
-@click.option("--weights", default=None, metavar="W",
-              help="'imagenet', or a .safetensors / torch.save'd state_dict file.")
-@click.option("--layer", "layer_pairs", multiple=True, metavar="NAME=MODULE",
-              help="Name a layer by module path (repeatable); replaces the model's layer map.")
+@model_options
 @click.option("--dataset", "dataset_spec", required=True, metavar="SPEC",
               help="fashion-sample, fashion-mnist:test|train, imagefolder:PATH, or a folder "
                    "of images (searched recursively).")
@@ -60,7 +46,7 @@ def index(model_name, weights, layer_pairs, dataset_spec, k, layer_names, batch_
         rank, world = dist_info()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EngineWarning)
-            model = load_model(model_name, weights=weights, layers=_layer_map(layer_pairs),
+            model = load_model(model_name, weights=weights, layers=layer_map(layer_pairs),
                                device=device)
         if rank == 0:
             for w in caught:

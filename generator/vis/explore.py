@@ -23,7 +23,7 @@ import torch
 
 from .backprop import Backprop
 from .errors import EngineError
-from .hierarchy import Node, _path_steps, edge_weights, keep_channel
+from .hierarchy import Node, _tree_start, edge_weights, keep_channel
 from .models import Layer
 
 STOPS = ("budget", "depth", "bottom")
@@ -67,15 +67,11 @@ def explore(bp: Backprop, root: str, depth: int = 2, children: int = 5,
             path: Sequence[str] = (), levels: int = 1, budget: int = 300) -> Explored:
     """The tree under `root`, every node expanded down to `depth + levels` (see module doc)."""
     model = bp.model
-    if depth < 0 or levels < 0:
-        raise EngineError(f"depth and explore levels must be 0 or more, got {depth}, {levels}")
-    if children < 1:
-        raise EngineError(f"children must be 1 or more, got {children}")
+    if levels < 0:
+        raise EngineError(f"explore levels must be 0 or more, got {levels}")
     if budget < 1:
         raise EngineError(f"explore budget must be at least 1 tile, got {budget}")
-    root_layer, root_index = model.parse_unit(root)
-    steps = _path_steps(model, root_layer, root, path)
-    depth = max(depth, len(steps))
+    root_layer, root_index, steps, depth = _tree_start(model, root, depth, children, path)
     last = depth + levels
     name = model.unit_name(root_layer, root_index)
     top = Node(name, root_layer.name, root_index, bp.activation(root_layer, root_index),

@@ -78,6 +78,17 @@ class Node:
         }
 
 
+def _tree_start(model, root: str, depth: int, children: int, path: Sequence[str]):
+    """Check a tree's arguments: (root layer, root index, path steps, effective depth)."""
+    if depth < 0:
+        raise EngineError(f"depth must be 0 or more, got {depth}")
+    if children < 1:
+        raise EngineError(f"children must be 1 or more, got {children}")
+    root_layer, root_index = model.parse_unit(root)
+    steps = _path_steps(model, root_layer, root, path)
+    return root_layer, root_index, steps, max(depth, len(steps))
+
+
 def hierarchy(bp: Backprop, root: str, depth: int = 2, children: int = 5,
               path: Sequence[str] = ()) -> Node:
     """The tree under unit `root` for the image recorded in `bp`.
@@ -88,13 +99,7 @@ def hierarchy(bp: Backprop, root: str, depth: int = 2, children: int = 5,
     its level. The tree stops early when there is no lower named layer.
     """
     model = bp.model
-    if depth < 0:
-        raise EngineError(f"depth must be 0 or more, got {depth}")
-    if children < 1:
-        raise EngineError(f"children must be 1 or more, got {children}")
-    root_layer, root_index = model.parse_unit(root)
-    steps = _path_steps(model, root_layer, root, path)
-    depth = max(depth, len(steps))
+    root_layer, root_index, steps, depth = _tree_start(model, root, depth, children, path)
 
     def child_layer(level: int, parent: Layer) -> Layer | None:
         if level <= len(steps):

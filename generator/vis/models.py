@@ -473,11 +473,8 @@ def tensors_digest(state: dict[str, torch.Tensor]) -> str:
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def load_weights_file(module: nn.Module, weights, model_name: str) -> str:

@@ -38,6 +38,9 @@ def train_default(data: Path, epochs: int, seed: int, out: Path | None, images: 
 
     try:
         fashion.data_files(data)
+    except EngineError as exc:
+        raise UserError(f"{exc}, or pass --data DIR holding the four idx .gz files") from None
+    try:
         digests = fashion.file_digests(data)
         train_x, train_y = fashion.load_split(data, "train")
         test_x, test_y = fashion.load_split(data, "test")

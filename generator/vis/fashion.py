@@ -35,7 +35,7 @@ def data_files(data_dir: Path) -> list[Path]:
     if missing:
         raise EngineError(
             f"Fashion-MNIST not found in {data_dir} (missing {', '.join(missing)}); "
-            f"`apt-get install {PACKAGE}` installs it, or pass --data DIR with the four idx .gz files")
+            f"`apt-get install {PACKAGE}` installs it")
     return paths
 
 

@@ -125,6 +125,7 @@ def save_checkpoint(path: Path, state: dict[str, torch.Tensor], metadata: dict[s
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)  # safetensors creates it owner-only; the checkpoint is shipped
     os.replace(tmp, path)
 
 

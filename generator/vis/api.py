@@ -471,8 +471,9 @@ def _walk(node: dict):
         yield from _walk(c)
 
 
-def _compose(patches, cols: int, rows: int, gap: int = 1):
-    """Equal-sized patches (h, w[, 3]) as one grid image, best first, row by row."""
+def _compose(patches, cols: int, rows: int, gap: int = 2):
+    """Equal-sized patches (h, w[, 3]) as one grid image, best first, row by row, on light
+    separators (dark ones vanish against dark backgrounds such as Fashion-MNIST's)."""
     import numpy as np
     from PIL import Image
 
@@ -480,7 +481,7 @@ def _compose(patches, cols: int, rows: int, gap: int = 1):
         return Image.new("L", (1, 1), 128)
     h, w = patches[0].shape[:2]
     shape = (rows * (h + gap) - gap, cols * (w + gap) - gap) + patches[0].shape[2:]
-    grid = np.full(shape, 24, np.uint8)
+    grid = np.full(shape, 224, np.uint8)
     for i, p in enumerate(patches):
         r, c = divmod(i, cols)
         grid[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = p

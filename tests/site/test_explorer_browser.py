@@ -2,54 +2,25 @@
 sees the precomputed tiles of that path, a reload with the fragment reopens it, the keys
 work, the breadcrumb goes back up, nothing is fetched from outside the site, and with
 JavaScript off (or before any click) the figure is the static one."""
-import functools
-import http.server
 import json
-import shutil
-import threading
-from pathlib import Path
 
 import pytest
 
+from browser_support import needs_chromium, serve
 from generator.site.pipeline import build
 from test_explorer_support import make_explore_site
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium")]
+pytestmark = needs_chromium
 FIG = "figure.ft-hierarchy >> nth=0"
-
-
-class _UnderBase(http.server.SimpleHTTPRequestHandler):
-    """Serves the built site under /blog/, its base_url, as GitHub Pages would."""
-
-    def translate_path(self, path):
-        return super().translate_path(path[len("/blog"):] if path.startswith("/blog/") else "/404")
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
+    """The built site served under /blog/, its base_url."""
     root = make_explore_site(tmp_path_factory.mktemp("explorebrowser") / "site")
     build(root, quiet=True)
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_UnderBase, directory=str(root / "out")))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    with serve(root / "out", prefix="/blog/") as origin:
+        yield root, origin
 
 
 def _doc(root, page):

@@ -1,44 +1,21 @@
 """Figures in headless Chromium: lines meet their tiles, hover zoom is not clipped or
 covered, a phone shows the whole tree, and nothing is fetched from outside the site."""
-import functools
-import http.server
-import shutil
-import threading
-from pathlib import Path
 
 import pytest
 
+from browser_support import needs_chromium, serve
 from generator.site.pipeline import build
 from test_figures_support import make_site
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium")]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = make_site(tmp_path_factory.mktemp("figbrowser") / "site")
     build(root, quiet=True)
-    handler = functools.partial(_Quiet, directory=str(root / "out"))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
+    with serve(root / "out") as origin:
+        yield origin
 
 
 def _open(browser, url, width):

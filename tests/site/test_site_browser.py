@@ -3,55 +3,27 @@ out math with its own fonts, hovering a `.zoom_img` image scales it, the layout
 fits a phone, nothing is requested from elsewhere, and the console stays clean."""
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from site_helpers import FakeStage, copy_site
 
+from browser_support import needs_chromium, serve
 from generator.site.pipeline import build
 from generator.site.theme import SITE_SRC
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-pytestmark = pytest.mark.browser
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip("needs /usr/bin/chromium (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
     if not (SITE_SRC / "vendor" / "katex" / "katex.min.css").exists():
         pytest.skip("KaTeX assets missing: run `make katex` (npm ci + copy into site_src/vendor/katex)")
     root = tmp_path_factory.mktemp("www")
     site = copy_site("kramdown_site", root / "src")
     build(site, out=root / "REPO", stage_factory=FakeStage, quiet=True)
-    handler = functools.partial(_Quiet, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/REPO/"
-    httpd.shutdown()
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
+    with serve(root) as origin:
+        yield f"{origin}/REPO/"
 
 
 def open_page(browser, url, **context):

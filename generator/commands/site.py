@@ -37,9 +37,11 @@ def _user_errors(fn):
               help="Output directory (default: site.toml's `output`, else SITE_DIR/_site).")
 @click.option("--drafts", is_flag=True, help="Include posts marked `draft: true` or `published: false`.")
 @click.option("--base-url", help="Override site.toml's base_url, e.g. /REPO/ for a project page.")
+@click.option("--url", help="Override site.toml's url (scheme and host, e.g. https://you.github.io): "
+                            "the sitemap and feed need it for absolute links.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @_user_errors
-def build(site_dir, out, drafts, base_url, quiet):
+def build(site_dir, out, drafts, base_url, url, quiet):
     """Build SITE_DIR (default: content) into a static site.
 
     The new site is written beside the output directory and swapped in at the end:
@@ -47,9 +49,13 @@ def build(site_dir, out, drafts, base_url, quiet):
     """
     from generator.site.pipeline import build as run_build
 
-    result = run_build(site_dir, out=out, drafts=drafts, quiet=quiet, base_url=base_url)
+    result = run_build(site_dir, out=out, drafts=drafts, quiet=quiet, base_url=base_url, url=url)
     if not quiet:
         click.echo(result.summary())
+        if not result.site_url:
+            click.echo("note: site.toml has no `url`, so the sitemap and feed use site-relative "
+                       "links; set it (or pass --url https://you.github.io) before publishing",
+                       err=True)
 
 
 @click.command()

@@ -74,7 +74,7 @@ def _key_pos(text: str, key: str, path: str) -> Pos:
 
 
 def load_config(site_dir: str | Path, *, output: str | Path | None = None,
-                base_url: str | None = None) -> SiteConfig:
+                base_url: str | None = None, url: str | None = None) -> SiteConfig:
     """Read `SITE_DIR/site.toml` (optional) and apply command-line overrides."""
     site_dir = Path(site_dir).resolve()
     if not site_dir.is_dir():
@@ -108,13 +108,21 @@ def load_config(site_dir: str | Path, *, output: str | Path | None = None,
         values["output"] = str(output)
     if base_url is not None:
         values["base_url"] = base_url
+    if url is not None:
+        values["url"] = url
+    if values["url"] and not re.fullmatch(r"https?://[^/\s]+/?", values["url"]):
+        where = "--url" if url is not None else "url"
+        raise BuildError(f"{where} {values['url']!r} must be a scheme and host such as "
+                         "https://you.github.io (the path belongs in base_url)",
+                         None if url is not None or not raw
+                         else _key_pos(raw.decode("utf-8", "replace"), "url", shown))
     out_dir = (site_dir / values["output"]).resolve() if output is None else Path(output).resolve()
     cache_dir = (site_dir / values["cache"]).resolve()
     for name, p in (("output", out_dir), ("cache", cache_dir)):
         if p == site_dir or site_dir.is_relative_to(p) or p == Path(p.anchor) or p == Path.home():
             raise BuildError(f"{name} directory {p} would contain the site sources; "
                              f"choose a separate directory such as _site", Pos(shown, 1, 1) if raw else None)
-    digest = hashlib.sha256(raw + repr((output, base_url)).encode()).hexdigest()
+    digest = hashlib.sha256(raw + repr((output, base_url, url)).encode()).hexdigest()
     return SiteConfig(
         site_dir=site_dir,
         title=values["title"],

@@ -44,6 +44,7 @@ class BuildResult:
     figures: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     watch_paths: list[Path] = field(default_factory=list)  # model/image files `serve` watches
+    site_url: str = ""                                     # scheme and host ('' if unset)
 
     def summary(self) -> str:
         figs = ""
@@ -317,14 +318,15 @@ def _publish_files(tree: OutputTree, config: SiteConfig, assets: dict, used: dic
 
 
 def build(site_dir: str | Path = "content", *, out: str | Path | None = None, drafts: bool = False,
-          quiet: bool = False, base_url: str | None = None, stage_factory=None) -> BuildResult:
+          quiet: bool = False, base_url: str | None = None, url: str | None = None,
+          stage_factory=None) -> BuildResult:
     """Build the site in `site_dir` into its output directory (see module doc).
 
     Raises BuildError for bad input; the previous output is then left as it was.
     `stage_factory(config, cache_dir, quiet=...)` replaces the figures stage (tests).
     """
     t0 = time.perf_counter()
-    config = load_config(site_dir, output=out, base_url=base_url)
+    config = load_config(site_dir, output=out, base_url=base_url, url=url)
     post_cache = PostCache(config.cache / "site" / "posts.json", code_digest())
     posts = load_posts(config, drafts=drafts, cache=post_cache)
     post_cache.save()
@@ -343,7 +345,7 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
     manifest_path = config.cache / "site" / "manifest.json"
     previous = load_manifest(manifest_path, config.output)
     tree = OutputTree(config.output, previous.get("files", {}))
-    result = BuildResult(config.output, posts=len(posts))
+    result = BuildResult(config.output, posts=len(posts), site_url=config.url)
     try:
         figure_html = {p.source: [stage.render(d) for d in p.directives] if stage else [] for p in posts}
         pages = _Pages(tree, config, assets)

@@ -109,3 +109,21 @@ def test_serve_rebuilds_on_change_and_reloads_the_page(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_url_makes_sitemap_and_feed_absolute_and_is_checked(tmp_path):
+    site = make_site(tmp_path)
+    out = tmp_path / "out"
+    built = CliRunner().invoke(main, ["build", str(site), "--out", str(out),
+                                      "--base-url", "/repo/", "--url", "https://me.github.io"])
+    assert built.exit_code == 0, built.output
+    locs = re.findall(r"<loc>([^<]+)</loc>", (out / "sitemap.xml").read_text())
+    assert locs and all(loc.startswith("https://me.github.io/repo/") for loc in locs)
+    unset = CliRunner().invoke(main, ["build", str(site), "--out", str(out)])
+    assert unset.exit_code == 0 and "no `url`" in unset.output
+    bad = CliRunner().invoke(main, ["build", str(site), "--out", str(out),
+                                    "--url", "me.github.io/repo"])
+    assert bad.exit_code == 2
+    assert bad.output.strip().splitlines() == [
+        "error: --url 'me.github.io/repo' must be a scheme and host such as "
+        "https://you.github.io (the path belongs in base_url)"]

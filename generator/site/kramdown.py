@@ -6,7 +6,9 @@ Two passes over the source (code spans and fenced code untouched):
   spaces (newlines kept), so every later position still matches the file.
 - `rewrite_ials`: block IALs (`{:.zoom_img}` on the line after `</figure>`, or
   before a block) move onto the block they name, and chained span IALs
-  (`{:.center}{: style="width: 50%"}`) merge into one attr_list.
+  (`{:.center}{: style="width: 50%"}`) merge into one attr_list. After a table, a
+  list, where attr_list cannot reach, the IAL becomes a marker
+  paragraph that `markup.BlockIalExtension` moves onto the element before it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ _BLOCK_IAL = re.compile(r"^[ \t]*\{:(?![a-zA-Z][\w-]*:)[ \t]*([^}\n]*)\}[ \t]*$"
 _CHAINED_IAL = re.compile(r"\{:([^}\n]*)\}\{:([^}\n]*)\}")
 _CLOSE_TAG = re.compile(r"</([A-Za-z][\w-]*)>\s*$")
 _OPEN_TAG_LINE = re.compile(r"^[ \t]*<([A-Za-z][\w-]*)\b")
+# Blocks whose last line attr_list does not read: a table row, a list item.
+_OPAQUE_BLOCK_END = re.compile(r"^[ \t]*(\|.*|.*\|[ \t]*|([-*+]|\d+\.)[ \t].*)$")
+MARKER = re.compile(r"^ftial-([0-9a-f]+)$")  # read back by markup.BlockIalExtension
 
 # HTML elements that form blocks (an IAL after their closing tag names the element).
 BLOCK_TAGS = {"figure", "div", "section", "aside", "table", "blockquote", "details", "p",
@@ -117,6 +122,10 @@ def rewrite_ials(text: str) -> str:
         attrs = parse_ial(m.group(1))
         prev = lines[i - 1] if i > 0 else ""
         if prev.strip():
+            if _OPAQUE_BLOCK_END.match(prev) and offsets[i - 1] not in code:
+                # a blank line ends the block; the marker paragraph carries the IAL
+                lines[i] = "\nftial-" + m.group(1).encode().hex()
+                continue
             close = _CLOSE_TAG.search(prev)
             if close and close.group(1).lower() in BLOCK_TAGS:
                 j = _opening_line(lines, i - 1, close.group(1))

@@ -7,10 +7,12 @@ import re
 from dataclasses import dataclass, field
 
 import markdown
+from markdown.extensions import Extension
 from markdown.extensions.toc import TocExtension
+from markdown.treeprocessors import Treeprocessor
 
 from .config import SiteConfig
-from .kramdown import rewrite_ials
+from .kramdown import MARKER, parse_ial, rewrite_ials
 from .links import rewrite_links
 from .posts import Post
 from .slug import kramdown_id
@@ -38,6 +40,32 @@ def kramdown_cleanup(html: str) -> str:
     return _MARKDOWN_ATTR.sub(r"\1", html)
 
 
+class _MarkerIals(Treeprocessor):
+    """Move each `ftial-HEX` marker paragraph's attributes onto the element before it."""
+
+    def run(self, root):
+        for parent in list(root.iter()):
+            children = list(parent)
+            for i, child in enumerate(children):
+                m = MARKER.match((child.text or "").strip()) if child.tag == "p" else None
+                if not m or len(child):
+                    continue
+                if i > 0:
+                    target = children[i - 1]
+                    for key, value in parse_ial(bytes.fromhex(m.group(1)).decode()):
+                        if key == "class" and target.get("class"):
+                            value = " ".join(dict.fromkeys(target.get("class").split() + [value]))
+                        target.set(key, value)
+                parent.remove(child)
+
+
+class BlockIalExtension(Extension):
+    """The tree half of `kramdown.rewrite_ials`: IALs after tables and lists."""
+
+    def extendMarkdown(self, md):
+        md.treeprocessors.register(_MarkerIals(md), "ft_block_ial", 5)
+
+
 class MarkdownRenderer:
     """One Markdown instance reused across posts (reset between them)."""
 
@@ -52,7 +80,7 @@ class MarkdownRenderer:
                 TocExtension(slugify=kramdown_id, permalink="#", permalink_class="headerlink",
                              permalink_title="Link to this section"),
                 "pymdownx.superfences", "pymdownx.highlight",
-                MathExtension(self.ctx),
+                MathExtension(self.ctx), BlockIalExtension(),
             ],
             extension_configs={
                 "footnotes": {"BACKLINK_TITLE": "Back to the text"},

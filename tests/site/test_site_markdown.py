@@ -154,3 +154,22 @@ def test_links_and_images_resolved_under_base_url(built):
     older = soup(site / "_site" / "first-light" / "index.html")
     assert older.find("a", string="an image")["href"] == "/REPO/images/banner.png"
     assert (site / "_site" / "images" / "banner.png").is_file()
+
+
+def test_block_ials_after_tables_and_lists_land_on_them():
+    import markdown
+    from bs4 import BeautifulSoup
+
+    from generator.site.kramdown import rewrite_ials
+    from generator.site.markup import BlockIalExtension
+
+    md = markdown.Markdown(extensions=["tables", "attr_list", BlockIalExtension()])
+    src = ("| a | b |\n|---|---|\n| 1 | 2 |\n{: style=\"width: 50%\" .wide}\n\n"
+           "* one\n* two\n{:.compact}\n\nText | with a bar\n{:.center}\n")
+    page = BeautifulSoup(md.convert(rewrite_ials(src)), "html.parser")
+    table = page.find("table")
+    assert table["class"] == ["wide"] and table["style"] == "width: 50%"
+    assert len(table.find_all("tr")) == 2  # the IAL is not a row
+    assert page.find("ul")["class"] == ["compact"]
+    assert page.find("p")["class"] == ["center"]
+    assert "ftial" not in str(page) and "{:" not in page.get_text()

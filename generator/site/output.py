@@ -16,6 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from generator.files import write_atomic
+
 MANIFEST_VERSION = 1
 
 
@@ -124,7 +126,4 @@ def load_manifest(path: Path, out_dir: Path) -> dict:
 
 def save_manifest(path: Path, out_dir: Path, data: dict) -> None:
     """Write the manifest atomically (a crash leaves the previous one or none)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"version": MANIFEST_VERSION, "out": str(out_dir), **data}))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"version": MANIFEST_VERSION, "out": str(out_dir), **data}).encode())

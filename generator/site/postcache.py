@@ -8,6 +8,8 @@ import os
 from datetime import date, datetime
 from pathlib import Path
 
+from generator.files import write_atomic
+
 from .directives import Directive
 from .errors import Pos
 
@@ -101,7 +103,4 @@ class PostCache:
     def save(self) -> None:
         if self.fresh == self.entries:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"key": self.key, "posts": self.fresh}))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps({"key": self.key, "posts": self.fresh}).encode())

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from generator.files import write_atomic
 from generator.vis.errors import EngineError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -204,10 +205,7 @@ def _read_memo(path: Path | None) -> dict:
 
 
 def _write_memo(path: Path, memo: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(memo, separators=(",", ":")))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(memo, separators=(",", ":")).encode())
 
 
 # ---------------------------------------------------------------- batches

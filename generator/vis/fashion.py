@@ -8,13 +8,13 @@ the raw array.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
+from generator.files import sha256_file
 from generator.vis.errors import EngineError
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -77,7 +77,7 @@ def load_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def file_digests(data_dir: Path) -> dict[str, str]:
     """SHA-256 of each of the four data files, by file name: what the model card records."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in data_files(data_dir)}
+    return {p.name: sha256_file(p) for p in data_files(data_dir)}
 
 
 def pick_sample(labels: np.ndarray, per_class: int) -> np.ndarray:

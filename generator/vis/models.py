@@ -42,6 +42,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from generator.files import sha256_file
+
 from .errors import EngineError, EngineWarning
 from .rules import ReluRules, is_rule_relu_output
 
@@ -472,11 +474,6 @@ def tensors_digest(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def load_weights_file(module: nn.Module, weights, model_name: str) -> str:
     """Load a .safetensors file or a torch.save'd state_dict into `module`; return its sha256."""
     path = Path(weights)
@@ -513,7 +510,7 @@ def load_weights_file(module: nn.Module, weights, model_name: str) -> str:
         if key not in expected:
             raise EngineError(f"{path} does not fit {model_name}: unexpected tensor {key}")
     module.load_state_dict(state, strict=True)
-    return file_digest(path)
+    return sha256_file(path)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from generator.site.errors import BuildError
-from generator.site.figures.cache import FigureCache, write_atomic
+from generator.files import write_atomic
+from generator.site.figures.cache import FigureCache
 from generator.site.figures.digests import Digests
 from generator.site.figures.planner import FIGURE_KINDS, Plan, PlanError, plan_figure
 

@@ -11,34 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from generator.files import write_atomic
+
 FORMAT = 1
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 def tile_name(png: bytes) -> str:
     """A tile's file name: its content hash (so identical tiles are stored once)."""
     return hashlib.sha256(png).hexdigest()[:24] + ".png"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp makes the file private; published tiles are hard-linked into the site,
-        # where a web server running as another user must be able to read them
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _checksum(data) -> str:

@@ -7,16 +7,10 @@ or touching the file makes it hashed again.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
-from generator.site.figures.cache import write_atomic
-
-
-def sha256_file(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+from generator.files import sha256_file, write_atomic
 
 
 class Digests:

@@ -22,9 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator.vis.backprop import Backprop  # noqa: E402
-from generator.vis.hierarchy import hierarchy, keep_channel  # noqa: E402
-from generator.vis.models import describe_layers, load_model  # noqa: E402
+from generator.vis.core.backprop import Backprop  # noqa: E402
+from generator.vis.core.hierarchy import hierarchy, keep_channel  # noqa: E402
+from generator.vis.core.models import describe_layers, load_model  # noqa: E402
 
 SIZE = 227
 
@@ -99,7 +99,7 @@ def bench_units(m, x, device, repeat):
 
 
 def compile_full(m, x):
-    from generator.vis.chain import compile_chain
+    from generator.vis.core.chain import compile_chain
     return compile_chain(m).forward(x.to(m.device), "guided", windowed=False)
 
 

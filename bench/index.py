@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from generator.vis import default_model  # noqa: E402
-from generator.vis.datasets import open_dataset  # noqa: E402
+from generator.vis.default import model as default_model  # noqa: E402
+from generator.vis.data.datasets import open_dataset  # noqa: E402
 from generator.vis.errors import EngineError  # noqa: E402
-from generator.vis.mining import Miner  # noqa: E402
-from generator.vis.models import load_model  # noqa: E402
+from generator.vis.data.mining import Miner  # noqa: E402
+from generator.vis.core.models import load_model  # noqa: E402
 
 
 def setup(device):

@@ -235,7 +235,7 @@ def test_sneaker_post_shows_each_layers_most_active_unit(example):
     import torch
     from PIL import Image
 
-    from generator.vis.models import load_model
+    from generator.vis.core.models import load_model
 
     where = "content/posts/2024-05-01-why-is-this-a-sneaker.md"
     page = _page(example[1], "why-is-this-a-sneaker")

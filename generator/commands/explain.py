@@ -81,11 +81,11 @@ def explain(model_name, weights, layer_pairs, image_path, root, depth, children,
 
 
 def _run(model_name, weights, layers, image_path, root, depth, children, rule, path, device, top):
-    from generator.vis.backprop import Backprop
-    from generator.vis.hierarchy import hierarchy
-    from generator.vis.images import load_input
-    from generator.vis.models import load_model
-    from generator.vis.probes import top_predictions
+    from generator.vis.core.backprop import Backprop
+    from generator.vis.core.hierarchy import hierarchy
+    from generator.vis.core.inputs import load_input
+    from generator.vis.core.models import load_model
+    from generator.vis.core.probes import top_predictions
 
     model = load_model(model_name, weights=weights, layers=layers, device=device)
     model.parse_unit(root)  # fail on a bad unit before any work
@@ -113,7 +113,7 @@ def _write_arrays(tree, directory: Path) -> None:
 
 
 def _write_pngs(tree, directory: Path, percentile: float) -> None:
-    from generator.vis.display import hierarchy_figure, save_png, tile
+    from generator.vis.render.display import hierarchy_figure, save_png, tile
 
     directory.mkdir(parents=True, exist_ok=True)
     for node in tree.walk():

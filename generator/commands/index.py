@@ -38,8 +38,8 @@ def index(model_name, weights, layer_pairs, dataset_spec, k, layer_names, batch_
           chunk_batches, cache_dir, device, quiet):
     """Mine a dataset for each unit's top-activating examples."""
     from generator.vis.errors import EngineError, EngineWarning
-    from generator.vis.mining import dist_info, init_distributed, load_or_mine
-    from generator.vis.models import load_model
+    from generator.vis.data.mining import dist_info, init_distributed, load_or_mine
+    from generator.vis.core.models import load_model
 
     try:
         device = init_distributed(device)

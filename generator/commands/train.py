@@ -28,12 +28,12 @@ PNG_CLASSES = (7, 9, 8, 6, 1)  # sneaker, ankle boot, bag, shirt, trouser
 @click.option("--epochs", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to write checkpoint, card and sample [default: generator/vis/assets/default].")
+              help="Where to write checkpoint, card and sample [default: generator/vis/default/assets].")
 @click.option("--images", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also export a few test images as PNGs into this folder (e.g. content/images).")
 def train_default(data: Path, epochs: int, seed: int, out: Path | None, images: Path | None):
     """Train the embedded default model on Fashion-MNIST."""
-    from generator.vis import fashion
+    from generator.vis.default import fashion
     from generator.vis.errors import EngineError
 
     try:
@@ -51,7 +51,9 @@ def train_default(data: Path, epochs: int, seed: int, out: Path | None, images: 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from generator.vis import default_model, train
+    from generator.vis.default import model as default_model
+
+    from generator.vis.default import train
 
     out = out if out is not None else default_model.ASSETS_DIR
     out.mkdir(parents=True, exist_ok=True)

@@ -4,18 +4,16 @@ edges and image-specific hierarchies for PyTorch CNNs.
 The engine never imports the site pipeline. Importing this package alone does not import
 torch; import the submodules you need:
 
-* `models`: `load_model(name, weights=None, layers=None, device=None) -> Model`,
-  `model_names()`; `Model.layer(name)`, `Model.parse_unit(ref)`, `Model.preprocess(pil)`.
-* `backprop`: `Backprop(model, x, rule="guided")` -- one forward; `seeds`, `backward`,
-  `unit_images`, `acts`, `logits`.
-* `hierarchy`: `hierarchy(bp, root, depth, children, path) -> Node`; `edge_weights`,
-  `keep_channel`.
-* `explore`: `explore(bp, root, depth, children, path, levels, budget)` -- a hierarchy
-  expanded beyond its followed path, within a tile budget, for the page's explorer.
-* `probes`: `top_predictions`, `feature_maps`, `maxacts`.
-* `display`: `normalize`, `to_pixels`, `tile`, `feature_grid`, `hierarchy_figure`.
-* `images`: `load_input(path, model)` (image file or preprocessed `.npy`).
-* `errors`: `EngineError` (one user-facing line), `EngineWarning`.
+Folders by role (see docs/ARCHITECTURE.md):
+
+* `core/`: `models` (registry, layer naming, weights), `rules` (ReLU backward rules),
+  `backprop` (one forward, batched backwards), `chain` (the windowed fast path),
+  `hierarchy`, `explore`, `probes` (read-outs), `inputs` (image files to tensors).
+* `data/`: `datasets`, `mining` (top-K over a dataset), `receptive`, `patches`.
+* `render/`: `display` (normalization and pixels).
+* `kinds/`: one module per figure kind.
+* `default/`: the embedded default model, its training, the Fashion-MNIST reader, assets.
+* `api`: the one torch-free API the site imports; `errors`: `EngineError`, `EngineWarning`.
 
 Supported model shapes: any network whose nonlinearities below the visualized unit are
 ReLUs -- `nn.ReLU` (inplace or not), `F.relu`, `torch.relu`, `Tensor.relu(_)` -- combined

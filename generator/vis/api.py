@@ -18,7 +18,7 @@ from typing import Callable
 # Bump when the meaning of a figure's data changes without any engine source changing.
 API_VERSION = "1"
 ENGINE_DIR = Path(__file__).resolve().parent
-DEFAULT_WEIGHTS = ENGINE_DIR / "assets" / "default" / "fashion_alexnet.safetensors"
+DEFAULT_WEIGHTS = ENGINE_DIR / "default" / "assets" / "fashion_alexnet.safetensors"
 BUILTIN_MODELS = ("default", "alexnet", "vgg16", "resnet18")
 KINDS = ("unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts", "patches")
 # Tiles an explorable hierarchy may precompute when `explore_budget=` is not given.
@@ -79,12 +79,21 @@ def tile_name(png: bytes) -> str:
     return hashlib.sha256(png).hexdigest()[:24] + ".png"
 
 
+# Engine code that cannot change a figure: retraining the default model changes its
+# weights file (hashed into every key), not the meaning of the code that reads it.
+NOT_FIGURE_CODE = ("default/train.py",)
+
+
 @lru_cache(maxsize=1)
 def engine_version() -> str:
-    """API version plus a hash of the engine's sources: editing the engine invalidates figures."""
+    """API version plus a hash of every engine source below `generator/vis/` (recursively),
+    so moving code into a subfolder cannot silently stop figure invalidation."""
     h = hashlib.sha256(API_VERSION.encode())
-    for path in sorted(ENGINE_DIR.glob("*.py")):
-        h.update(path.name.encode())
+    for path in sorted(ENGINE_DIR.rglob("*.py")):
+        rel = path.relative_to(ENGINE_DIR).as_posix()
+        if rel in NOT_FIGURE_CODE or "__pycache__" in path.parts:
+            continue
+        h.update(rel.encode() + b"\0")
         h.update(path.read_bytes())
     return f"{API_VERSION}-{h.hexdigest()[:16]}"
 
@@ -155,12 +164,12 @@ def _hub_checkpoint(name: str) -> Path | None:
 class DatasetSpec:
     """A dataset to mine for patch grids, as the cache sees it (torch-free)."""
 
-    spec: str                      # what `generator.vis.datasets.open_dataset` takes
+    spec: str                      # what `generator.vis.data.datasets.open_dataset` takes
     files: tuple[Path, ...]        # files whose bytes define it (shipped arrays)
     stamp: str                     # names, sizes and times of a folder's images
 
 
-SAMPLE_PATH = ENGINE_DIR / "assets" / "default" / "fashion_sample.npz"
+SAMPLE_PATH = ENGINE_DIR / "default" / "assets" / "fashion_sample.npz"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -262,14 +271,14 @@ class _Session:
             raise RequestError(req.ref, str(e)) from None
 
     def _check(self, req: FigureRequest) -> dict:
-        from generator.vis.rules import check_rule
+        from generator.vis.core.rules import check_rule
 
         if req.kind not in KINDS:
             raise RequestError(req.ref, f"unknown figure kind {req.kind!r}; valid: {', '.join(KINDS)}")
         mkey = (req.model, req.weights, _frozen(req.params.get("layers")))
         model = self.models.get(mkey)
         if model is None:
-            from generator.vis.models import load_model
+            from generator.vis.core.models import load_model
             model = self.models[mkey] = load_model(
                 req.model, req.weights, layers=req.params.get("layers"), device=self.device)
         for path in req.images:
@@ -317,7 +326,7 @@ class _Session:
 
     def _check_dataset(self, mkey, model, spec: str, k: int) -> None:
         """Open the dataset (lists its images; EngineError if unusable) and note the K."""
-        from generator.vis.datasets import check_fits, open_dataset
+        from generator.vis.data.datasets import check_fits, open_dataset
 
         if spec not in self.datasets:
             self.datasets[spec] = open_dataset(spec, memo_dir=self.index_dir / "files")
@@ -327,8 +336,8 @@ class _Session:
     def _patch_grid(self, mkey, model, spec: str, unit: str, k: int, rule: str, display: dict,
                     add) -> dict:
         """One unit's patch grid: image patches and gradient patches as two grid tiles."""
-        from generator.vis.mining import load_or_mine
-        from generator.vis.patches import gradient_pixels, image_pixels, unit_patches
+        from generator.vis.data.mining import load_or_mine
+        from generator.vis.data.patches import gradient_pixels, image_pixels, unit_patches
 
         if (mkey, spec) not in self.indexes:
             self.indexes[(mkey, spec)] = load_or_mine(
@@ -352,7 +361,7 @@ class _Session:
 
     # -- running ------------------------------------------------------------------------
     def _state(self, mkey, model, path: str, rule: str):
-        from generator.vis.backprop import Backprop
+        from generator.vis.core.backprop import Backprop
 
         key = (mkey, path, rule)
         if key not in self.states:
@@ -386,12 +395,12 @@ class _Session:
                  "activation": bp.activation(layer, i), "tile": add(png)}
                 for (layer, i), png in zip(units, pngs)]
         elif req.kind == "hierarchy":
-            from generator.vis.hierarchy import hierarchy
+            from generator.vis.core.hierarchy import hierarchy
 
             bp = self._state(mkey, model, req.images[0], p["rule"])
             explored = None
             if p.get("explore"):
-                from generator.vis.explore import explore
+                from generator.vis.core.explore import explore
 
                 budget = p.get("explore_budget") or default_explore_budget(model.input_shape)
                 explored = explore(bp, p["root"], depth=p["depth"], children=p["children"],
@@ -413,13 +422,13 @@ class _Session:
                     "children": p["children"], "depth": explored.depth, "size": len(nodes),
                     "tree": _tree_dict(explored.root, names, explored.stops)}
         elif req.kind == "predictions":
-            from generator.vis.probes import top_predictions
+            from generator.vis.core.probes import top_predictions
 
             bp = self._state(mkey, model, req.images[0], "guided")
             data["predictions"] = top_predictions(bp.logits, model.labels, p["k"])
             data["input_tile"] = add(_input_png(self.inputs[(mkey, req.images[0])]))
         elif req.kind == "featuremaps":
-            from generator.vis.probes import feature_maps
+            from generator.vis.core.probes import feature_maps
 
             bp = self._state(mkey, model, req.images[0], "guided")
             layer = model.layer(p["layer"])
@@ -537,7 +546,7 @@ def _png(image) -> bytes:
 
 def _gradient_pngs(grads, display: dict) -> list[bytes]:
     """Input gradients (N, C, H, W) -> PNG tiles on neutral gray (engine's display)."""
-    from generator.vis import display as disp
+    from generator.vis.render import display as disp
 
     p = display_params(display)["percentile"]
     return [_png(disp.tile(g, p)) for g in grads]
@@ -568,6 +577,6 @@ def _featuremap_pngs(maps) -> list[bytes]:
 
 
 def _load_input(model, path: str):
-    from generator.vis.images import load_input
+    from generator.vis.core.inputs import load_input
 
     return load_input(path, model)

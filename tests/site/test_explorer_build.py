@@ -109,7 +109,7 @@ def test_static_figure_is_unchanged_by_explore(built):
 
 def _hierarchy_at(bp, path, children):
     """The engine's own tree followed down `path` (an independent run per node)."""
-    from generator.vis.hierarchy import hierarchy
+    from generator.vis.core.hierarchy import hierarchy
 
     units = path.split("-")
     tree = hierarchy(bp, units[0], depth=len(units), children=children, path=units[1:])
@@ -124,10 +124,10 @@ def _pixels(png_path):
 
 
 def test_every_explored_node_equals_the_engine_hierarchy_down_its_path(built):
-    from generator.vis.backprop import Backprop
-    from generator.vis.display import to_pixels
-    from generator.vis.images import load_input
-    from generator.vis.models import load_model
+    from generator.vis.core.backprop import Backprop
+    from generator.vis.render.display import to_pixels
+    from generator.vis.core.inputs import load_input
+    from generator.vis.core.models import load_model
 
     root, _ = built
     doc = _doc(root, _figures(root)[0])

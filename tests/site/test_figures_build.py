@@ -137,8 +137,8 @@ def test_patch_grids_show_the_top_activating_examples(built):
     checked against a brute-force forward over the whole folder."""
     import torch
 
-    from generator.vis.images import load_input
-    from generator.vis.models import load_model
+    from generator.vis.core.inputs import load_input
+    from generator.vis.core.models import load_model
 
     root, _ = built
     page = _page(root, "patches")

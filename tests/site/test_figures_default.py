@@ -36,7 +36,7 @@ image: a.png
 def site(tmp_path_factory):
     from PIL import Image
 
-    from generator.vis.default_model import load_sample
+    from generator.vis.default.model import load_sample
 
     images, _ = load_sample()
     root = tmp_path_factory.mktemp("defaultsite") / "site"
@@ -51,7 +51,7 @@ def site(tmp_path_factory):
 
 
 def test_every_directive_on_the_default_model(site):
-    from generator.vis.default_model import CLASS_NAMES
+    from generator.vis.default.model import CLASS_NAMES
 
     root, result = site
     assert result.figures["computed"] == 6

@@ -85,11 +85,11 @@ def test_display_params_are_explicit_and_checked():
 
 
 def test_results_match_the_engine(net):
-    from generator.vis import display
-    from generator.vis.backprop import Backprop
-    from generator.vis.hierarchy import hierarchy
-    from generator.vis.images import load_input
-    from generator.vis.models import load_model
+    from generator.vis.render import display
+    from generator.vis.core.backprop import Backprop
+    from generator.vis.core.hierarchy import hierarchy
+    from generator.vis.core.inputs import load_input
+    from generator.vis.core.models import load_model
 
     reqs = [_req(net, "units", {"units": ["conv1_1", "conv2_3"], "rule": "guided", "display": {}}),
             _req(net, "hierarchy", {"root": "fc3_2", "depth": 2, "children": 2, "path": [],
@@ -118,7 +118,7 @@ def test_results_match_the_engine(net):
 
 
 def test_one_forward_per_model_image_rule(net, monkeypatch):
-    from generator.vis import backprop
+    from generator.vis.core import backprop
 
     made = []
     original = backprop.Backprop.__init__
@@ -160,7 +160,7 @@ def test_bad_request_fails_before_anything_is_computed(net):
 
 def test_torch_free_paths_match_the_default_model():
     """api keys the default model and its sample without importing default_model (torch)."""
-    from generator.vis import default_model
+    from generator.vis.default import model as default_model
 
     assert api.DEFAULT_WEIGHTS == default_model.WEIGHTS_PATH
     assert api.SAMPLE_PATH == default_model.SAMPLE_PATH

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from generator.vis import api
-from generator.vis.backprop import Backprop
-from generator.vis.explore import explore
-from generator.vis.hierarchy import hierarchy
-from generator.vis.models import load_model
+from generator.vis.core.backprop import Backprop
+from generator.vis.core.explore import explore
+from generator.vis.core.hierarchy import hierarchy
+from generator.vis.core.models import load_model
 
 TINY = f"{Path(__file__).parent / 'vis_tiny_models.py'}"
 

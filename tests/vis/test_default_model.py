@@ -19,7 +19,9 @@ from safetensors.torch import save_file
 from torch import nn
 
 from generator.cli import main
-from generator.vis import default_model, fashion, train
+from generator.vis.default import model as default_model
+from generator.vis.default import fashion
+from generator.vis.default import train
 from generator.vis.errors import EngineError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import vis_tiny_models as tiny
-from generator.vis.backprop import Backprop
-from generator.vis.chain import compile_chain
+from generator.vis.core.backprop import Backprop
+from generator.vis.core.chain import compile_chain
 from generator.vis.errors import EngineError
-from generator.vis.models import load_model
+from generator.vis.core.models import load_model
 
 TINY = f"{Path(__file__).parent / 'vis_tiny_models.py'}"
 

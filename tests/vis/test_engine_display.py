@@ -4,12 +4,12 @@ import pytest
 import torch
 from PIL import Image
 
-from generator.vis import display
-from generator.vis.backprop import Backprop
+from generator.vis.render import display
+from generator.vis.core.backprop import Backprop
 from generator.vis.errors import EngineError
-from generator.vis.images import load_array, load_image
-from generator.vis.models import load_model
-from generator.vis.probes import feature_maps, maxacts, top_predictions
+from generator.vis.core.inputs import load_array, load_image
+from generator.vis.core.models import load_model
+from generator.vis.core.probes import feature_maps, top_predictions
 from pathlib import Path
 
 TINY = f"{Path(__file__).parent / 'vis_tiny_models.py'}"
@@ -79,7 +79,7 @@ def test_top_predictions_by_hand():
     assert out[0]["prob"] == pytest.approx(p[1])
 
 
-def test_feature_maps_and_maxacts():
+def test_feature_maps_and_unit_readouts():
     m = load_model(f"{TINY}:chain", device="cpu")
     gen = torch.Generator().manual_seed(0)
     xs = [torch.randn(m.input_shape, generator=gen) for _ in range(3)]
@@ -88,9 +88,8 @@ def test_feature_maps_and_maxacts():
     torch.testing.assert_close(maps, m.module.features[:5](xs[0][None])[0])
     with pytest.raises(EngineError, match="fully connected"):
         feature_maps(bp, "fc5")
-    res = maxacts(m, xs, "conv3_2")
-    for x, r in zip(xs, res):
+    for x in xs:    # the read-outs `maxacts` figures show: activation, location
         h = m.module.features[:7](x[None])[0, 2]
-        assert r.activation == pytest.approx(float(h.max()))
-        assert r.location == divmod(int(torch.argmax(h)), h.shape[1])
-        torch.testing.assert_close(r.image, Backprop(m, x).unit_images([(m.layer("conv3"), 2)])[0])
+        b = Backprop(m, x)
+        assert b.activation(m.layer("conv3"), 2) == pytest.approx(float(h.max()))
+        assert tuple(b.location(m.layer("conv3"), 2)) == divmod(int(torch.argmax(h)), h.shape[1])

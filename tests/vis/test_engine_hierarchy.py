@@ -6,10 +6,10 @@ import torch
 
 import vis_reference as ref
 import vis_tiny_models as tiny
-from generator.vis.backprop import Backprop
+from generator.vis.core.backprop import Backprop
 from generator.vis.errors import EngineError
-from generator.vis.hierarchy import edge_weights, hierarchy, keep_channel
-from generator.vis.models import load_model
+from generator.vis.core.hierarchy import edge_weights, hierarchy, keep_channel
+from generator.vis.core.models import load_model
 
 TINY = f"{Path(__file__).parent / 'vis_tiny_models.py'}"
 RULES = ["guided", "deconv", "gradient"]
@@ -23,7 +23,7 @@ NETS = {  # name -> (layer map, root layer counted from the end: a conv and an f
 
 
 def methods(model):
-    from generator.vis.chain import compile_chain
+    from generator.vis.core.chain import compile_chain
     return ["autograd"] + (["chain"] if compile_chain(model) is not None else [])
 
 

@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 
 import vis_tiny_models as tiny
 from generator.vis.errors import EngineError, EngineWarning
-from generator.vis.models import Resize, load_model, model_names
+from generator.vis.core.models import Resize, load_model, model_names
 
 HERE = Path(__file__).parent
 TINY = f"{HERE / 'vis_tiny_models.py'}"
@@ -196,15 +196,16 @@ def test_predictions_sum_and_order():
     m = tiny_model("chain")
     torch.manual_seed(0)
     x = torch.randn(m.input_shape)
-    preds = m.predictions(x, k=5)
+    from generator.vis.core.probes import top_predictions
     logits = m.module(x[None])[0]
+    preds = top_predictions(logits.detach(), m.labels, k=5)
     assert [p["index"] for p in preds] == torch.argsort(logits, descending=True).tolist()
     assert abs(sum(p["prob"] for p in preds) - 1) < 1e-9
 
 
 def test_vgg16_layer_names():
     import torchvision
-    from generator.vis.models import vgg_layers
+    from generator.vis.core.models import vgg_layers
     with torch.device("meta"):  # the architecture only; no weights are materialized
         net = torchvision.models.vgg16()
     names = vgg_layers(net)

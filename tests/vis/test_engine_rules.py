@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generator.vis.errors import EngineError
-from generator.vis.rules import ReluRules, apply_rule, check_rule, is_rule_relu_output
+from generator.vis.core.rules import ReluRules, apply_rule, check_rule, is_rule_relu_output
 
 X = torch.tensor([[-1.0, 2.0, 0.5, -0.3]])
 G = torch.tensor([[3.0, -4.0, 5.0, -6.0]])

@@ -12,7 +12,7 @@ from PIL import Image
 
 import vis_reference as ref
 from generator.cli import main
-from generator.vis.models import load_model
+from generator.vis.core.models import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = f"{Path(__file__).parent / 'vis_tiny_models.py'}:chain"

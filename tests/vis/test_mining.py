@@ -12,10 +12,10 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from generator.cli import main
-from generator.vis.datasets import open_dataset
+from generator.vis.data.datasets import open_dataset
 from generator.vis.errors import EngineError
-from generator.vis.mining import TopK, batch_top, load_or_mine
-from generator.vis.models import load_model
+from generator.vis.data.mining import TopK, batch_top, load_or_mine
+from generator.vis.core.models import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 

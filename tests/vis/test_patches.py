@@ -5,12 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from generator.vis.backprop import Backprop
-from generator.vis.datasets import open_dataset
-from generator.vis.mining import load_or_mine
-from generator.vis.models import load_model
-from generator.vis.patches import crop, gradient_pixels, image_pixels, unit_patches
-from generator.vis.receptive import Box, layer_fields
+from generator.vis.core.backprop import Backprop
+from generator.vis.data.datasets import open_dataset
+from generator.vis.data.mining import load_or_mine
+from generator.vis.core.models import load_model
+from generator.vis.data.patches import crop, gradient_pixels, image_pixels, unit_patches
+from generator.vis.data.receptive import Box, layer_fields
 
 MODEL_SOURCE = '''
 import numpy as np

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generator.vis.errors import EngineError
-from generator.vis.receptive import receptive_fields
+from generator.vis.data.receptive import receptive_fields
 
 
 def positive(module):

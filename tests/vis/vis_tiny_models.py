@@ -154,7 +154,7 @@ def alexnet_random():
     if not _ALEXNET:
         import warnings
         from generator.vis.errors import EngineWarning
-        from generator.vis.models import load_model
+        from generator.vis.core.models import load_model
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EngineWarning)
             _ALEXNET.append(load_model("alexnet", device="cpu"))

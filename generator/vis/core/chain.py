@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .models import Layer, Model
-from .rules import apply_rule_
+from generator.vis.core.models import Layer, Model
+from generator.vis.core.rules import apply_rule_
 
 _IDENTITY = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
 _RESHAPES = {torch.flatten, torch.Tensor.flatten, torch.Tensor.view, torch.Tensor.reshape,

@@ -16,9 +16,9 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .backprop import Backprop
-from .errors import EngineError
-from .models import Layer
+from generator.vis.core.backprop import Backprop
+from generator.vis.errors import EngineError
+from generator.vis.core.models import Layer
 
 
 def edge_weights(h: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:

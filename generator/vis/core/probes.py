@@ -1,15 +1,12 @@
-"""Small read-outs of one forward: predictions, a layer's feature maps, and one unit's
-response across several images (`maxacts`)."""
+"""Small read-outs of one forward: the top predictions and a layer's feature maps."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
-from .backprop import Backprop
-from .errors import EngineError
-from .models import Model
+from generator.vis.core.backprop import Backprop
+from generator.vis.errors import EngineError
 
 
 def top_predictions(logits: torch.Tensor, labels: Sequence[str], k: int = 5) -> list[dict]:
@@ -29,25 +26,3 @@ def feature_maps(bp: Backprop, layer: str) -> torch.Tensor:
         raise EngineError(f"{layer} is a fully connected layer; feature maps need a conv "
                           f"layer ({', '.join(l.name for l in bp.model.layers if l.kind == 'conv')})")
     return bp.acts[L.name]
-
-
-@dataclass
-class Response:
-    """One image's response for `maxacts`: activation, its location, and the unit image."""
-
-    activation: float
-    location: tuple[int, ...]
-    image: torch.Tensor
-
-
-def maxacts(model: Model, inputs: Sequence[torch.Tensor], unit: str,
-            rule: str = "guided") -> list[Response]:
-    """One unit on several inputs (C, H, W): a forward and one backward per input, in order."""
-    layer, index = model.parse_unit(unit)
-    out = []
-    for x in inputs:
-        bp = Backprop(model, x, rule)
-        (image,) = bp.backward(bp.seeds(layer, [index]), layer, [None])
-        out.append(Response(bp.activation(layer, index), tuple(bp.location(layer, index)),
-                            image[0]))
-    return out

@@ -12,7 +12,7 @@ Names:
   ReLU output, before the max-pool), `layer1.0` .. `layer4.1` (each BasicBlock's output,
   i.e. relu(residual branch + shortcut); the block's ReLU module is called twice per block
   and both calls follow the chosen rule) and `fc` (the logits).
-* `default`: the embedded Fashion-MNIST network (`generator.vis.default_model`), named by
+* `default`: the embedded Fashion-MNIST network (`generator.vis.default.model`), named by
   the automatic rule below (`conv1`..`conv5`, `fc6`..`fc8`).
 * `path/to/file.py:factory`: `factory()` returns an `nn.Module`. Layers come from the
   `layers` argument `{name: module_path}` (the output of that module is h_L), or are
@@ -44,8 +44,8 @@ from torch import nn
 
 from generator.files import sha256_file
 
-from .errors import EngineError, EngineWarning
-from .rules import ReluRules, is_rule_relu_output
+from generator.vis.errors import EngineError, EngineWarning
+from generator.vis.core.rules import ReluRules, is_rule_relu_output
 
 TORCHVISION = ("alexnet", "vgg16", "resnet18")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -130,14 +130,6 @@ class Model:
         """A PIL image -> the (C, H, W) float32 input tensor of this model (on CPU)."""
         x = self.preprocess_fn(image)
         return x.to(torch.float32)
-
-    def predictions(self, x: torch.Tensor, k: int = 5) -> list[dict]:
-        """Top-k classes of one input (C, H, W): [{'index', 'label', 'prob'}] by probability."""
-        from .probes import top_predictions
-
-        with torch.no_grad():
-            logits = self.module(x.to(self.device, torch.float32).unsqueeze(0))
-        return top_predictions(logits, self.labels, k)
 
 
 def model_names() -> list[str]:
@@ -357,7 +349,7 @@ def _torchvision(name: str, weights):
 
 def _default(weights):
     try:
-        from . import default_model
+        from generator.vis.default import model as default_model
         module = default_model.build()
         path = default_model.WEIGHTS_PATH
         preprocess, labels = default_model.preprocess, list(default_model.CLASS_NAMES)

@@ -32,7 +32,7 @@ INPUT_SIZE: int = 64
 MEAN: float = 0.2860
 STD: float = 0.3530
 
-ASSETS_DIR = Path(__file__).resolve().parent / "assets" / "default"
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 WEIGHTS_PATH: Path = ASSETS_DIR / "fashion_alexnet.safetensors"
 CARD_PATH: Path = ASSETS_DIR / "model_card.json"
 SAMPLE_PATH: Path = ASSETS_DIR / "fashion_sample.npz"
@@ -159,7 +159,7 @@ def preprocess(image) -> torch.Tensor:
 
 def load_sample() -> tuple[np.ndarray, np.ndarray]:
     """The shipped test-set sample: images uint8 (N, 28, 28) and labels int64 (N,)."""
-    from generator.vis.fashion import read_sample
+    from generator.vis.default.fashion import read_sample
 
     images, labels, _ = read_sample(SAMPLE_PATH)
     return images, labels

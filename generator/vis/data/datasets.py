@@ -3,7 +3,7 @@
 Specs:
 
 * `fashion-sample`: the Fashion-MNIST test-set sample shipped with the default model
-  (`generator.vis.default_model.load_sample`).
+  (`generator.vis.default.model.load_sample`).
 * `fashion-mnist:test`, `fashion-mnist:train`: the full splits Debian's
   `dataset-fashion-mnist` installs.
 * `imagefolder:PATH`: a torchvision `ImageFolder`-style tree (`PATH/CLASS/.../image`);
@@ -79,14 +79,15 @@ def open_dataset(spec: str, memo_dir: Path | None = None) -> Dataset:
     """
     spec = str(spec).strip()
     if spec == "fashion-sample":
-        from generator.vis import default_model
+        from generator.vis.default import model as default_model
         images, labels = default_model.load_sample()
         return _arrays(spec, images, labels, default_model.CLASS_NAMES)
     if spec.startswith("fashion-mnist:"):
         split = spec.split(":", 1)[1]
         if split not in ("train", "test"):
             raise EngineError(f"dataset {spec!r}: the split must be train or test")
-        from generator.vis import default_model, fashion
+        from generator.vis.default import model as default_model
+        from generator.vis.default import fashion
         images, labels = fashion.load_split(fashion.DEFAULT_DIR, split)
         return _arrays(spec, images, labels, default_model.CLASS_NAMES)
     if spec.startswith("imagefolder:"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import EngineError
+from generator.vis.errors import EngineError
 
 # Refuse images larger than this many pixels before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000

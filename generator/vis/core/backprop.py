@@ -30,9 +30,9 @@ from typing import Sequence
 
 import torch
 
-from .errors import EngineError
-from .models import Layer, Model
-from .rules import ReluRules, apply_rule, check_rule
+from generator.vis.errors import EngineError
+from generator.vis.core.models import Layer, Model
+from generator.vis.core.rules import ReluRules, apply_rule, check_rule
 
 METHODS = ("auto", "autograd", "chain")
 
@@ -56,7 +56,7 @@ class Backprop:
         x = x.to(model.device, torch.float32)
         chain = None
         if method in ("auto", "chain"):
-            from .chain import compile_chain
+            from generator.vis.core.chain import compile_chain
             chain = compile_chain(model)
             if chain is None and method == "chain":
                 raise EngineError(f"{model.name} is not a plain chain of supported modules; "
@@ -137,9 +137,6 @@ class Backprop:
             (images,) = self.backward(seeds, layer, [None])
             out[rows] = images
         return out
-
-    def probabilities(self) -> torch.Tensor:
-        return torch.softmax(self.logits.double(), dim=0)
 
 
 class AutogradState:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generator.vis import default_model
+from generator.vis.default import model as default_model
 
 
 @dataclass(frozen=True)

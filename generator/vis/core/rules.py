@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from .errors import EngineError
+from generator.vis.errors import EngineError
 
 RULES = ("guided", "deconv", "gradient")
 

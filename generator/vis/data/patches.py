@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from generator.vis.errors import EngineError
-from generator.vis.receptive import Box, Field, layer_fields
-from generator.vis.rules import ReluRules, check_rule
+from generator.vis.data.receptive import Box, Field, layer_fields
+from generator.vis.core.rules import ReluRules, check_rule
 
 GRAY = 128   # padding shown as neutral gray in image patches
 
@@ -162,7 +162,7 @@ def image_pixels(grid: PatchGrid) -> list[np.ndarray]:
 def gradient_pixels(grid: PatchGrid, percentile: float | None = None) -> list[np.ndarray]:
     """Gradient patches as uint8 (h, w) or (h, w, 3) with the engine's display
     normalization (each patch on its own scale, zero = neutral gray)."""
-    from generator.vis import display
+    from generator.vis.render import display
 
     p = display.DEFAULT_PERCENTILE if percentile is None else percentile
     out = [display.to_pixels(g, p) for g in grid.gradients]

@@ -40,7 +40,7 @@ from rich.text import Text
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from generator.vis.datasets import Dataset, batches, check_fits, open_dataset
+from generator.vis.data.datasets import Dataset, batches, check_fits, open_dataset
 from generator.vis.errors import EngineError
 
 MINING_VERSION = "1"
@@ -462,7 +462,7 @@ def load_or_mine(model, dataset_spec, k: int = 16, layers=None, cache_dir=DEFAUL
                  chunk_batches: int = 16, on_chunk=None) -> TopK:
     """The top-K index of (model, dataset) for `layers`, from the cache or mined now.
 
-    `dataset_spec` is a spec string (see `generator.vis.datasets`) or an open `Dataset`.
+    `dataset_spec` is a spec string (see `generator.vis.data.datasets`) or an open `Dataset`.
     Under torch.distributed every rank calls this; rank 0 writes the cache.
     """
     if k < 1:

@@ -21,10 +21,10 @@ from typing import Sequence
 
 import torch
 
-from .backprop import Backprop
-from .errors import EngineError
-from .hierarchy import Node, _tree_start, edge_weights, keep_channel
-from .models import Layer
+from generator.vis.core.backprop import Backprop
+from generator.vis.errors import EngineError
+from generator.vis.core.hierarchy import Node, _tree_start, edge_weights, keep_channel
+from generator.vis.core.models import Layer
 
 STOPS = ("budget", "depth", "bottom")
 

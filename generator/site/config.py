@@ -50,6 +50,8 @@ class SiteConfig:
     feed_entries: int = 20
     theme: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
+    # [figures] checked as directive values are (directives.check_defaults), converted
+    figure_defaults: dict = field(default_factory=dict)
     config_path: Path | None = None
     digest: str = ""  # hash of site.toml's bytes plus overrides: part of every page's key
 
@@ -123,6 +125,10 @@ def load_config(site_dir: str | Path, *, output: str | Path | None = None,
             raise BuildError(f"{name} directory {p} would contain the site sources; "
                              f"choose a separate directory such as _site", Pos(shown, 1, 1) if raw else None)
     digest = hashlib.sha256(raw + repr((output, base_url, url)).encode()).hexdigest()
+    from .directives import check_defaults
+    text = raw.decode("utf-8", errors="replace")
+    figure_defaults = check_defaults(values["figures"], "site.toml [figures]",
+                                     lambda k: _key_pos(text, k or "figures", shown))
     return SiteConfig(
         site_dir=site_dir,
         title=values["title"],
@@ -139,6 +145,7 @@ def load_config(site_dir: str | Path, *, output: str | Path | None = None,
         feed_entries=values["feed_entries"],
         theme=dict(values["theme"]),
         figures=dict(values["figures"]),
+        figure_defaults=figure_defaults,
         config_path=path if raw else None,
         digest=digest,
     )

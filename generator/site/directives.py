@@ -287,13 +287,17 @@ def _hint(word: str, options) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def validate(d: Directive) -> dict:
+def validate(d: Directive, defaults: dict | None = None) -> dict:
     """Check `d` against SPECS; return its parameters typed, defaults applied, keys sorted.
 
-    Positional arguments are stored under the spec's `arg` name (e.g. `root` for a
-    hierarchy). `image`/`model` default to None: the figures stage falls back to the
-    post's front matter and site.toml. Raises DirectiveError at the offending token.
+    A key the directive leaves out takes its value from `defaults` (the post's front
+    matter `figures:` over site.toml's `[figures]`, already checked by `check_defaults`),
+    else the spec's default: one order for every key. Positional arguments are stored
+    under the spec's `arg` name (e.g. `root` for a hierarchy). `image`/`model` default to
+    None: the figures stage falls back to the post's front matter and site.toml. Raises
+    DirectiveError at the offending token.
     """
+    defaults = defaults or {}
     spec = SPECS.get(d.name)
     if spec is None:
         raise DirectiveError(f"unknown directive '{d.name}'{_hint(d.name, SPECS)}; "
@@ -328,7 +332,8 @@ def validate(d: Directive) -> dict:
             if key.required:
                 raise DirectiveError(f"'{d.name}' needs {name}=... ({key.doc}); e.g. {spec.example}",
                                      d.pos)
-            params[name] = list(key.default) if isinstance(key.default, list) else key.default
+            value = defaults.get(name, key.default)
+            params[name] = list(value) if isinstance(value, list) else value
     if d.name == "hierarchy" and len(params["path"]) > params["depth"]:
         t = next(t for t in tokens if t.key == "path")
         raise DirectiveError(f"path has {len(params['path'])} units but depth is {params['depth']}; "
@@ -420,6 +425,62 @@ def _convert(d: Directive, t: _Token, key: Key):
                                  f"(e.g. percentile:99.5)", _at(d, t))
         return v
     raise AssertionError(kind)
+
+
+# Keys of `[figures]` / front matter `figures:` that are not directive keys.
+SITE_ONLY_KEYS = {"models": "per-model weights and layer maps ([figures.models.\"NAME\"])",
+                  "architecture": "the architecture a bare weights file `model=FILE` loads into"}
+
+
+def check_defaults(values, where: str, pos_of) -> dict:
+    """Check site-wide or per-post figure defaults exactly as directive values are checked.
+
+    `values` is site.toml's `[figures]` table or a post's `figures:` map; `where` names
+    it in messages; `pos_of(key)` gives the `Pos` of a key. Returns the directive keys,
+    converted; an unknown key or a bad value raises DirectiveError naming the key.
+    """
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise DirectiveError(f"{where} must be a table of figure settings", pos_of(None))
+    every = {}
+    for spec in SPECS.values():
+        for name, key in spec.keys.items():
+            every.setdefault(name, key)
+    out = {}
+    for name, value in values.items():
+        if name in SITE_ONLY_KEYS:
+            continue
+        if name not in every:
+            raise DirectiveError(f"{where} has no figure setting '{name}'"
+                                 f"{_hint(name, [*every, *SITE_ONLY_KEYS])}; valid: "
+                                 f"{', '.join(sorted([*every, *SITE_ONLY_KEYS]))}", pos_of(name))
+        key = every[name]
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, list)):
+            raise DirectiveError(f"{where}: {name} must be {_what(key)}, got {value!r}",
+                                 pos_of(name))
+        if isinstance(value, list):
+            if key.kind not in ("units", "files") or not all(isinstance(v, str) for v in value):
+                raise DirectiveError(f"{where}: {name} must be {_what(key)}, got {value!r}",
+                                     pos_of(name))
+            value = ",".join(value)
+        pos = pos_of(name)
+        d = Directive("defaults", (), (), Pos(pos.path, pos.line, pos.col), "", False)
+        try:
+            out[name] = _convert(d, _Token(name, str(value), pos.col), key)
+        except DirectiveError as e:
+            raise DirectiveError(f"{where}: {e.message}", pos) from None
+    return out
+
+
+def _what(key: Key) -> str:
+    if key.kind == "int":
+        return f"an integer in {key.lo}..{key.hi}"
+    if key.kind == "choice":
+        return "one of " + " | ".join(key.choices)
+    if key.kind in ("units", "files"):
+        return "a list or comma list of names"
+    return "a string"
 
 
 def spec_table_markdown() -> str:

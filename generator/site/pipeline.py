@@ -327,7 +327,10 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
     """
     t0 = time.perf_counter()
     config = load_config(site_dir, output=out, base_url=base_url, url=url)
-    post_cache = PostCache(config.cache / "site" / "posts.json", code_digest())
+    # Parsed posts carry their figure parameters, resolved against [figures]: a change
+    # there must parse them again.
+    figures_key = _h("figures", json.dumps(config.figures, sort_keys=True, default=str))
+    post_cache = PostCache(config.cache / "site" / "posts.json", code_digest() + figures_key)
     posts = load_posts(config, drafts=drafts, cache=post_cache)
     post_cache.save()
     stage = _figure_stage(config, posts, quiet, stage_factory)

@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from .config import SiteConfig
-from .directives import Directive, find_directives, validate
+from .directives import Directive, check_defaults, find_directives, validate
 from .errors import BuildError, Pos, display_path
 from .kramdown import blank_extensions
 from .slug import url_slug
@@ -176,7 +176,11 @@ def load_post(path: Path, config: SiteConfig, data: bytes | None = None) -> Post
         body=body, body_line=body_line, digest=hashlib.sha256(data).hexdigest(),
     )
     post.directives = find_directives(body, shown, body_line)
-    post.params = [validate(d) for d in post.directives]
+    if post.directives:
+        defaults = dict(config.figure_defaults)
+        defaults.update(check_defaults(meta.get("figures"), "front matter figures",
+                                       lambda k: _key_pos(fm_text, k or "figures", shown)))
+        post.params = [validate(d, defaults) for d in post.directives]
     return post
 
 

@@ -11,7 +11,7 @@ from test_figures_support import FakeDirective
 
 @dataclass
 class Site:
-    dir: Path
+    site_dir: Path
     base_url: str = "/"
     model: str | None = None
     image: str | None = None
@@ -27,11 +27,11 @@ def site(tmp_path):
     (root / "net.py").write_text("def build(): ...\n")
     (root / "w.safetensors").write_bytes(b"weights-1")
     (tmp_path / "outside.png").write_bytes(b"x")
-    return Site(dir=root, model="net.py:build", image="boot.png")
+    return Site(site_dir=root, model="net.py:build", image="boot.png")
 
 
 def _meta(site, **kw):
-    return {"source": site.dir / "posts" / "a.md", "dir": site.dir / "posts", **kw}
+    return {"source": site.site_dir / "posts" / "a.md", "post_dir": site.site_dir / "posts", **kw}
 
 
 def _key(stage, name="unit", args=("conv1_4",), params=None, meta=None, site=None):
@@ -44,17 +44,27 @@ def test_defaults_and_key_inputs(site, tmp_path):
     stage = FigureStage(site, tmp_path / "cache", quiet=True)
     meta = _meta(site, weights="../w.safetensors")
     base = _key(stage, params={"rule": "guided"}, meta=meta)
-    assert base.request.images == [str(site.dir / "images" / "boot.png")]
-    assert base.request.model == f"{site.dir / 'net.py'}:build"
-    assert base.request.weights == str(site.dir / "w.safetensors")
+    assert base.request.images == [str(site.site_dir / "images" / "boot.png")]
+    assert base.request.model == f"{site.site_dir / 'net.py'}:build"
+    assert base.request.weights == str(site.site_dir / "w.safetensors")
     # presentation does not change the key; computation does
     assert _key(stage, params={"rule": "guided", "caption": "hi", "size": 300}, meta=meta).key == base.key
     assert _key(stage, params={"rule": "deconv"}, meta=meta).key != base.key
     assert _key(stage, args=("conv1_5",), meta=meta).key != base.key
     local = _key(stage, params={"image": "local.png"}, meta=meta)
-    assert local.request.images == [str(site.dir / "posts" / "local.png")] and local.key != base.key
+    assert local.request.images == [str(site.site_dir / "posts" / "local.png")] and local.key != base.key
     assert {Path(p) for p in stage.watch_paths()} >= {
-        site.dir / "w.safetensors", site.dir / "net.py", site.dir / "images" / "boot.png"}
+        site.site_dir / "w.safetensors", site.site_dir / "net.py", site.site_dir / "images" / "boot.png"}
+
+
+def test_front_matter_dir_does_not_move_image_lookup(site, tmp_path):
+    """Images are looked up beside the post's real file, whatever a `dir:` key says."""
+    stage = FigureStage(site, tmp_path / "cache", quiet=True)
+    (site.site_dir / "elsewhere").mkdir()
+    (site.site_dir / "elsewhere" / "local.png").write_bytes(b"decoy")
+    plan = _key(stage, params={"image": "local.png"},
+                meta=_meta(site, dir=site.site_dir / "elsewhere"))
+    assert plan.request.images == [str(site.site_dir / "posts" / "local.png")]
 
 
 def test_key_follows_file_bytes(site, tmp_path):
@@ -62,10 +72,10 @@ def test_key_follows_file_bytes(site, tmp_path):
     first = _key(FigureStage(site, tmp_path / "c", quiet=True), meta=meta).key
     again = _key(FigureStage(site, tmp_path / "c", quiet=True), meta=meta).key
     assert again == first
-    (site.dir / "w.safetensors").write_bytes(b"weights-2-longer")
+    (site.site_dir / "w.safetensors").write_bytes(b"weights-2-longer")
     swapped = _key(FigureStage(site, tmp_path / "c", quiet=True), meta=meta).key
     assert swapped != first
-    (site.dir / "images" / "boot.png").write_bytes(b"another image!")
+    (site.site_dir / "images" / "boot.png").write_bytes(b"another image!")
     assert _key(FigureStage(site, tmp_path / "c", quiet=True), meta=meta).key not in (first, swapped)
 
 

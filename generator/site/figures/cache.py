@@ -14,13 +14,10 @@ import json
 from pathlib import Path
 
 from generator.files import write_atomic
+# The engine names tiles; the cache's integrity check must use the very same rule.
+from generator.vis.api import tile_name
 
 FORMAT = 1
-
-
-def tile_name(png: bytes) -> str:
-    """A tile's file name: its content hash (so identical tiles are stored once)."""
-    return hashlib.sha256(png).hexdigest()[:24] + ".png"
 
 
 def _checksum(data) -> str:

@@ -37,14 +37,6 @@ class Plan:
     inputs: list[Path] = field(default_factory=list)   # files whose bytes are in the key
 
 
-def _site_dir(site) -> Path:
-    for name in ("dir", "site_dir", "root", "path"):
-        value = getattr(site, name, None)
-        if value is not None:
-            return Path(value).resolve()
-    raise AttributeError("site config has no site directory attribute")
-
-
 def _first(*values):
     for v in values:
         if v not in (None, ""):
@@ -176,8 +168,9 @@ def figure_key(model_id: dict, image_digests: list[str], kind: str, params: dict
 def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
     """Turn one directive into a `Plan`. `digest(path)` hashes a file's bytes."""
     kind = directive.name
-    site_dir = _site_dir(site)
-    post_dir = Path(_first(page_meta.get("dir"), page_meta.get("post_dir"), site_dir)).resolve()
+    site_dir = Path(site.site_dir).resolve()
+    # The post's real folder: a `dir:` key in front matter must not move image lookups.
+    post_dir = Path(page_meta.get("post_dir") or site_dir).resolve()
     bases = [post_dir, site_dir / "images", site_dir]
     site_figures = dict(getattr(site, "figures", None) or {})
 

@@ -91,3 +91,21 @@ def test_bad_front_matter_defaults_name_the_post(tmp_path):
     with pytest.raises(BuildError, match=r"2024-01-01-one\.md:\d+:\d+: front matter figures: "
                                          r"depth=99 is out of range"):
         build(root, quiet=True)
+
+
+def test_site_figure_template_overrides_theme_and_keys_the_html(tmp_path):
+    """A site's own templates/figures/ partial wins over the theme's, and editing it
+    changes the published figure on the next build (it is part of the HTML's key)."""
+    root = _site(tmp_path / "s", "", {"one": ("", "", "", "", "")})
+    own = root / "templates" / "figures"
+    own.mkdir(parents=True)
+    theme = REPO / "templates" / "figures" / "predictions.html"
+    (own / "predictions.html").write_text(
+        theme.read_text().replace("<div class=\"ft-predictions-body\"", "<div data-own=\"v1\" class=\"ft-predictions-body\"", 1))
+    build(root, quiet=True)
+    assert 'data-own="v1"' in (root / "out" / "one" / "index.html").read_text()
+    (own / "predictions.html").write_text(
+        theme.read_text().replace("<div class=\"ft-predictions-body\"", "<div data-own=\"v2\" class=\"ft-predictions-body\"", 1))
+    build(root, quiet=True)
+    page = (root / "out" / "one" / "index.html").read_text()
+    assert 'data-own="v2"' in page and 'data-own="v1"' not in page

@@ -17,6 +17,7 @@ from generator.files import write_atomic
 from generator.site.figures.cache import FigureCache
 from generator.site.figures.digests import Digests
 from generator.site.figures.planner import FIGURE_KINDS, Plan, PlanError, plan_figure
+from generator.site.theme import template_dirs
 
 __all__ = ["FigureStage", "FIGURE_KINDS"]
 
@@ -112,7 +113,8 @@ class FigureStage:
         plan = self._plans[directive.pos]
         base_url = getattr(self.site, "base_url", "/")
         if self._markup is None:
-            self._markup = _markup_digest()
+            self._dirs = tuple(template_dirs(self.site))
+            self._markup = _markup_digest(self._dirs)
         explore_url = self._explore_file(plan, base_url)
         key = _hash(plan.key, directive.name, plan.caption, plan.size, base_url, self._markup)
         html = self._html.get(key)
@@ -124,7 +126,8 @@ class FigureStage:
                 from generator.site.figures.markup import render_figure
 
                 html = render_figure(directive.name, self._data[plan.key], base_url=base_url,
-                                     caption=plan.caption, size=plan.size, explore=explore_url)
+                                     caption=plan.caption, size=plan.size, explore=explore_url,
+                                     templates=self._dirs)
                 write_atomic(path, html.encode("utf-8"))
             self._html[key] = html
         return html
@@ -170,16 +173,18 @@ def _hash(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _markup_digest() -> str:
-    """Hash of what turns figure data into HTML: the figure templates and this package.
+def _markup_digest(dirs) -> str:
+    """Hash of what turns figure data into HTML: this package and the figure templates on
+    the search path `dirs` (a site's own `templates/figures/` overrides included).
 
     Read afresh by every stage, so `serve` picks up an edited figure template."""
     here = Path(__file__).resolve().parent
-    templates = here.parents[2] / "templates" / "figures"
-    files = sorted(here.glob("*.py")) + sorted(templates.glob("*.html"))
     h = hashlib.sha256()
-    for f in files:
+    for f in sorted(here.glob("*.py")):
         h.update(f.name.encode() + f.read_bytes())
+    for d in dirs:
+        for f in sorted((Path(d) / "figures").glob("*.html")):
+            h.update(str(d).encode() + b"\0" + f.name.encode() + f.read_bytes())
     return h.hexdigest()
 
 

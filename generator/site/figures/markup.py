@@ -20,8 +20,8 @@ TILE_DIR = "figures"
 
 
 @lru_cache(maxsize=None)
-def _env(templates: Path) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)),
+def _env(templates: tuple[Path, ...]) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(d) for d in templates]),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
@@ -123,8 +123,10 @@ def default_caption(kind: str, data: dict) -> str:
 
 def render_figure(kind: str, data: dict, *, base_url: str, caption: str | None = None,
                   size: str | None = None, explore: str | None = None,
-                  templates: Path = TEMPLATES) -> str:
-    """The HTML of one figure; `explore` is the URL of a hierarchy's explorer data."""
+                  templates: tuple[Path, ...] | Path = (TEMPLATES,)) -> str:
+    """The HTML of one figure; `explore` is the URL of a hierarchy's explorer data.
+    `templates` is the search path, first match wins (a site's own `templates/` first)."""
+    templates = (templates,) if isinstance(templates, Path) else tuple(templates)
     url = lambda name: tile_url(base_url, name)  # noqa: E731
     small = 0 < int(data.get("tile_w") or data.get("map_w") or 999) < 128
     ctx = {"kind": kind, "data": data, "url": url, "size": size, "explore": explore,
@@ -133,4 +135,4 @@ def render_figure(kind: str, data: dict, *, base_url: str, caption: str | None =
     if kind == "hierarchy":
         ctx.update(_tree_context(data, url))
     name = {"unit": "units"}.get(kind, kind)
-    return _env(Path(templates)).get_template(f"figures/{name}.html").render(ctx).strip()
+    return _env(tuple(Path(d) for d in templates)).get_template(f"figures/{name}.html").render(ctx).strip()

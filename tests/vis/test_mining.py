@@ -254,6 +254,11 @@ def test_dataset_specs_number_images_by_content(tmp_path):
     assert open_dataset(str(root), memo_dir=memo).digest == folder.digest   # memo reused
     Image.new("RGB", (5, 5), (1, 2, 3)).save(root / "loose.png")
     assert open_dataset(str(root), memo_dir=memo).digest != folder.digest   # content counts
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="needs Debian's dataset-fashion-mnist (make test installs it when it can)")
+def test_fashion_mnist_dataset_reads_the_debian_files():
     fashion = open_dataset("fashion-mnist:test")
     assert len(fashion) == 10000 and fashion.mode == "L" and fashion.image(0).size == (28, 28)
     assert fashion.labels[0] == "Ankle boot"

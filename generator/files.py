@@ -32,3 +32,12 @@ def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes, read in blocks."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def json_digest(value) -> str:
+    """Hex SHA-256 of `value` as canonical JSON (sorted keys, compact, `str` for the rest):
+    the one way cache keys and checksums are made from data."""
+    import json
+
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

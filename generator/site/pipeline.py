@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from generator.files import json_digest
+
 from .config import SiteConfig, load_config
 from .errors import BuildError
 from .output import OutputTree, load_manifest, save_manifest
@@ -55,7 +57,7 @@ class BuildResult:
 
 
 def _h(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()
+    return json_digest(parts)
 
 
 @lru_cache(maxsize=1)

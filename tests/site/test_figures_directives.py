@@ -63,7 +63,7 @@ def test_unterminated_quote_with_backtick_is_positioned():
 
 @dataclass
 class Site:
-    dir: Path
+    site_dir: Path
     base_url: str = "/"
     model: str = "net.py:build"
     image: str = "one.png"
@@ -84,6 +84,6 @@ def test_dataset_takes_kind_colon_path(tmp_path):
     (root / "images").mkdir()
     (root / "images" / "one.png").write_bytes(b"png")
     stage = FigureStage(Site(root, figures={}), tmp_path / "cache", quiet=True)
-    stage.plan(d, validate(d), {"dir": root})
+    stage.plan(d, validate(d), {"post_dir": root})
     plan = stage._plans[d.pos]
     assert plan.request.params["dataset"] == f"imagefolder:{(root / 'data' / 'cats').resolve()}"

@@ -7,13 +7,12 @@ some figure is missing from the cache, so a build where no figure changed stays 
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 import time
 from pathlib import Path
 
 from generator.site.errors import BuildError
-from generator.files import write_atomic
+from generator.files import json_digest, write_atomic
 from generator.site.figures.cache import FigureCache
 from generator.site.figures.digests import Digests
 from generator.site.figures.planner import FIGURE_KINDS, Plan, PlanError, plan_figure
@@ -170,7 +169,7 @@ class FigureStage:
 
 
 def _hash(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+    return json_digest(parts)[:32]
 
 
 def _markup_digest(dirs) -> str:

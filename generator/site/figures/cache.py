@@ -9,11 +9,10 @@ so the figure is simply computed again.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
-from generator.files import write_atomic
+from generator.files import json_digest, write_atomic
 # The engine names tiles; the cache's integrity check must use the very same rule.
 from generator.vis.api import tile_name
 
@@ -21,8 +20,7 @@ FORMAT = 1
 
 
 def _checksum(data) -> str:
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return json_digest(data)
 
 
 class FigureCache:

@@ -7,12 +7,11 @@ loading a model. Presentation-only settings (caption, size) stay out of the key.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.files import json_digest
 from generator.vis import api
 
 # Directive keys that only change how a figure is shown, never what is computed.
@@ -159,10 +158,8 @@ def display_settings(directive_norm, site_norm) -> dict:
 
 def figure_key(model_id: dict, image_digests: list[str], kind: str, params: dict) -> str:
     """The cache key: a hash of everything that decides the figure's content."""
-    blob = json.dumps({"engine": api.engine_version(), "model": model_id,
-                       "images": image_digests, "kind": kind, "params": params},
-                      sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+    return json_digest({"engine": api.engine_version(), "model": model_id,
+                        "images": image_digests, "kind": kind, "params": params})[:32]
 
 
 def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:

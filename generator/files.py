@@ -41,3 +41,17 @@ def json_digest(value) -> str:
 
     blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def sources_digest(root: Path, recursive: bool = False, skip: tuple[str, ...] = ()) -> str:
+    """Hex SHA-256 of the `*.py` files under `root` (names relative to it, and bytes),
+    except `skip` (relative posix paths): how code versions key caches."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py") if recursive else root.glob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel in skip or "__pycache__" in path.parts:
+            continue
+        h.update(rel.encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()

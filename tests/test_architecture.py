@@ -70,3 +70,18 @@ def test_cycle_finder_finds_a_cycle():
         def find_modules_directly_imported_by(self, m):
             return {"a": {"b"}, "b": {"a"}, "c": {"a"}}[m]
     assert _cycles(G()) == [["a", "b"]]
+
+
+def test_engine_version_sees_subfolders_and_skips_training(tmp_path):
+    """Code moved into a subfolder still keys figures; retraining code does not."""
+    from generator.files import sources_digest
+
+    (tmp_path / "core").mkdir()
+    (tmp_path / "default").mkdir()
+    (tmp_path / "core" / "a.py").write_text("x = 1\n")
+    (tmp_path / "default" / "train.py").write_text("epochs = 4\n")
+    before = sources_digest(tmp_path, True, ("default/train.py",))
+    (tmp_path / "default" / "train.py").write_text("epochs = 5\n")
+    assert sources_digest(tmp_path, True, ("default/train.py",)) == before
+    (tmp_path / "core" / "a.py").write_text("x = 2\n")
+    assert sources_digest(tmp_path, True, ("default/train.py",)) != before

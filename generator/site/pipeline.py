@@ -9,7 +9,6 @@ post bodies are cached by their own key, for the feed and for template edits.
 """
 from __future__ import annotations
 
-import hashlib
 import html as htmllib
 import json
 import re
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from generator.files import json_digest
+from generator.files import json_digest, sources_digest
 
 from .config import SiteConfig, load_config
 from .errors import BuildError
@@ -63,11 +62,7 @@ def _h(*parts) -> str:
 @lru_cache(maxsize=1)
 def code_digest() -> str:
     """Hash of this package's own sources: a new pipeline version re-renders everything."""
-    here = Path(__file__).parent
-    h = hashlib.sha256()
-    for p in sorted(here.glob("*.py")):
-        h.update(p.name.encode() + p.read_bytes())
-    return h.hexdigest()
+    return sources_digest(Path(__file__).parent)
 
 
 def _token(post: Post, i: int) -> str:

@@ -88,14 +88,9 @@ NOT_FIGURE_CODE = ("default/train.py",)
 def engine_version() -> str:
     """API version plus a hash of every engine source below `generator/vis/` (recursively),
     so moving code into a subfolder cannot silently stop figure invalidation."""
-    h = hashlib.sha256(API_VERSION.encode())
-    for path in sorted(ENGINE_DIR.rglob("*.py")):
-        rel = path.relative_to(ENGINE_DIR).as_posix()
-        if rel in NOT_FIGURE_CODE or "__pycache__" in path.parts:
-            continue
-        h.update(rel.encode() + b"\0")
-        h.update(path.read_bytes())
-    return f"{API_VERSION}-{h.hexdigest()[:16]}"
+    from generator.files import sources_digest
+
+    return f"{API_VERSION}-{sources_digest(ENGINE_DIR, True, NOT_FIGURE_CODE)[:16]}"
 
 
 def _find(name: str, base_dirs, what: str) -> Path:

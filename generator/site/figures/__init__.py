@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from generator.site.errors import BuildError
-from generator.files import json_digest, write_atomic
+from generator.files import json_digest, sources_digest, write_atomic
 from generator.site.figures.cache import FigureCache
 from generator.site.figures.digests import Digests
 from generator.site.figures.planner import FIGURE_KINDS, Plan, PlanError, plan_figure
@@ -178,9 +178,7 @@ def _markup_digest(dirs) -> str:
 
     Read afresh by every stage, so `serve` picks up an edited figure template."""
     here = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in sorted(here.glob("*.py")):
-        h.update(f.name.encode() + f.read_bytes())
+    h = hashlib.sha256(sources_digest(here).encode())
     for d in dirs:
         for f in sorted((Path(d) / "figures").glob("*.html")):
             h.update(str(d).encode() + b"\0" + f.name.encode() + f.read_bytes())

@@ -70,9 +70,14 @@ def split_front_matter(text: str, shown: str) -> tuple[dict, str, int]:
     if end is None:
         raise BuildError("front matter is not closed: add a '---' line after it", Pos(shown, 1, 1))
     fm_text = "\n".join(lines[1:end])
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        meta = yaml.load(fm_text, Loader=loader) if fm_text.strip() else {}
+        meta = yaml.load(fm_text, Loader=_no_alias_loader()) if fm_text.strip() else {}
+    except _AliasRefused as e:
+        raise BuildError("front matter uses a YAML alias or anchor (&name / *name); "
+                         "write the value out instead", Pos(shown, e.line + 2, e.col + 1)) from None
+    except _BadDate as e:
+        raise BuildError(f"date '{e.value}' is not a date; write YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS +ZZZZ'",
+                         Pos(shown, e.line + 2, e.col + 1)) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
@@ -81,6 +86,46 @@ def split_front_matter(text: str, shown: str) -> tuple[dict, str, int]:
     if not isinstance(meta, dict):
         raise BuildError("front matter must be 'key: value' lines (a YAML mapping)", Pos(shown, 2, 1))
     return meta, "\n".join(lines[end + 1:]), end + 1
+
+
+class _AliasRefused(Exception):
+    def __init__(self, line: int, col: int):
+        super().__init__("YAML alias")
+        self.line, self.col = line, col
+
+
+class _BadDate(Exception):
+    def __init__(self, value: str, line: int, col: int):
+        super().__init__(value)
+        self.value, self.line, self.col = value, line, col
+
+
+_LOADER = None
+
+
+def _no_alias_loader():
+    """A SafeLoader that refuses anchors and aliases (no 'billion laughs' expansion)."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class NoAliasLoader(yaml.SafeLoader):
+            def compose_node(self, parent, index):
+                event = self.peek_event()
+                if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                    raise _AliasRefused(event.start_mark.line, event.start_mark.column)
+                return super().compose_node(parent, index)
+
+            def construct_yaml_timestamp(self, node):
+                try:
+                    return super().construct_yaml_timestamp(node)
+                except (ValueError, OverflowError):
+                    raise _BadDate(node.value, node.start_mark.line, node.start_mark.column) from None
+
+        NoAliasLoader.add_constructor("tag:yaml.org,2002:timestamp", NoAliasLoader.construct_yaml_timestamp)
+
+        _LOADER = NoAliasLoader
+    return _LOADER
 
 
 def _key_pos(text: str, key: str, shown: str) -> Pos:
@@ -101,6 +146,8 @@ def _parse_date(value, text: str, shown: str) -> datetime:
             return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
         except ValueError:
             pass
+        except (OverflowError, TypeError):
+            break
     raise BuildError(f"date '{s}' is not a date; write YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS +ZZZZ'",
                      _key_pos(text, "date", shown))
 
@@ -141,7 +188,7 @@ def load_post(path: Path, config: SiteConfig, data: bytes | None = None) -> Post
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise BuildError(f"not UTF-8 text (byte {e.start}); save the post as UTF-8", Pos(shown, 1, 1)) from None
-    text = text.replace("\r\n", "\n")
+    text = text.replace("\r\n", "\n").removeprefix("\ufeff")
     meta, body, body_line = split_front_matter(text, shown)
     fm_text = "\n".join(text.split("\n")[:body_line])
     for key in meta:
@@ -156,7 +203,11 @@ def load_post(path: Path, config: SiteConfig, data: bytes | None = None) -> Post
     if "date" in meta and meta["date"] is not None:
         when = _parse_date(meta["date"], fm_text, shown)
     elif dated:
-        when = datetime(int(dated.group(1)), int(dated.group(2)), int(dated.group(3)), tzinfo=timezone.utc)
+        try:
+            when = datetime(int(dated.group(1)), int(dated.group(2)), int(dated.group(3)), tzinfo=timezone.utc)
+        except ValueError:
+            raise BuildError(f"file name date '{stem[:10]}' is not a date; name the file YYYY-MM-DD-slug.md "
+                             "with a real date, or set 'date:'", Pos(shown, 1, 1)) from None
     elif draft:
         when = datetime.now(timezone.utc).replace(microsecond=0)
     else:

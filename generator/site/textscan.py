@@ -1,4 +1,4 @@
-"""Where the code is in a markdown source: fenced blocks and code spans.
+"""Where the code is in a markdown source: fenced and indented blocks, and code spans.
 
 Directives, kramdown extensions and math are recognised only outside code, so a
 post can show `<< unit conv1_4 >>` or `{::comment}` literally inside backticks.
@@ -11,6 +11,12 @@ import re
 _FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})(.*)$")
 _BACKTICKS = re.compile(r"(?<!\\)`+")
 _RUN = re.compile(r"`+")
+# a list item or footnote definition: its indented lines after a blank are continuation, not code
+_LIST_ITEM = re.compile(r"^ {0,3}([-*+]|\d{1,9}[.)]|\[\^[^\]]+\]:)([ \t]|$)")
+
+
+def _indented(line: str) -> bool:
+    return line.startswith(("    ", "\t", " \t", "  \t", "   \t"))
 
 
 class CodeRegions:
@@ -35,8 +41,20 @@ class CodeRegions:
         offset = 0
         chunk_start = None  # start offset of the current run of non-blank prose lines
         fence = None  # (char, length, start offset)
+        prev_blank = True  # the previous line was blank (or there was none)
+        in_list = False  # the last non-blank block is a list item or footnote (or its continuation)
+        indented = None  # [start, end) of the current indented code block
         for line in lines:
             end = offset + len(line)
+            if indented is not None:
+                if not line.strip() or _indented(line):
+                    if line.strip():
+                        indented[1] = end
+                    prev_blank = not line.strip()
+                    offset = end
+                    continue
+                self.spans.append(tuple(indented))
+                indented = None
             if fence is not None:
                 char, n, start = fence
                 stripped = line.strip()
@@ -45,18 +63,32 @@ class CodeRegions:
                     fence = None
             else:
                 m = _FENCE_OPEN.match(line.rstrip("\r\n"))
-                if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
+                if line.strip() and prev_blank and not in_list and _indented(line):
+                    if chunk_start is not None:
+                        self._spans_in(text, chunk_start, offset)
+                        chunk_start = None
+                    indented = [offset, end]
+                elif m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
                     if chunk_start is not None:
                         self._spans_in(text, chunk_start, offset)
                         chunk_start = None
                     fence = (m.group(1)[0], len(m.group(1)), offset)
+                    in_list = False
                 elif not line.strip():
                     if chunk_start is not None:
                         self._spans_in(text, chunk_start, offset)
                         chunk_start = None
-                elif chunk_start is None:
-                    chunk_start = offset
+                else:
+                    if _LIST_ITEM.match(line):
+                        in_list = True
+                    elif prev_blank and not (in_list and _indented(line)):
+                        in_list = False
+                    if chunk_start is None:
+                        chunk_start = offset
+            prev_blank = not line.strip()
             offset = end
+        if indented is not None:
+            self.spans.append(tuple(indented))
         if fence is not None:
             self.spans.append((fence[2], len(text)))
         elif chunk_start is not None:

@@ -61,6 +61,7 @@ class _Open:
     grad: torch.Tensor | None = None     # its gradient at `below`
     forced: bool = False                 # part of the static figure's followed chain
     want: int | None = None              # a path unit that must be among its children
+    state: torch.Tensor | None = None    # its seed gradient at `at` (shapes differ by layer)
 
 
 def explore(bp: Backprop, root: str, depth: int = 2, children: int = 5,
@@ -87,17 +88,17 @@ def explore(bp: Backprop, root: str, depth: int = 2, children: int = 5,
         return _Open(node, layer, below if level < last else None, forced=forced, want=want)
 
     frontier = [plan(top, root_layer, 0, depth > 0)]
-    states = bp.seeds(root_layer, [root_index])
+    frontier[0].state = bp.seeds(root_layer, [root_index])[0]
     count = 1
     for level in range(last + 1):
-        _pictures(bp, frontier, states)
+        _pictures(bp, frontier)
         if level == last:
             for o in frontier:
                 out.stops[o.node.path_name] = "bottom" if model.below(o.at) is None else "depth"
             break
         # the static figure's chain first, then the heaviest edges
         order = sorted(frontier, key=lambda o: (not o.forced, -(o.node.weight or 0.0)))
-        nxt, nxt_states = [], []
+        nxt = []
         for o in order:
             if o.below is None:
                 out.stops[o.node.path_name] = "bottom"
@@ -117,28 +118,31 @@ def explore(bp: Backprop, root: str, depth: int = 2, children: int = 5,
                 o.node.children.append(child)
                 nxt.append(plan(child, o.below, level + 1, o.forced and n == follow
                                 and level + 1 < depth))
-                nxt_states.append(kept[n])
+                nxt[-1].state = kept[n]
             if o.forced:
                 out.followed.add(o.node.path_name)
             o.grad = None
         if not nxt:
             break
-        frontier, states = nxt, torch.stack(nxt_states)
+        frontier = nxt
     return out
 
 
-def _pictures(bp: Backprop, frontier: list[_Open], states: torch.Tensor) -> None:
+def _pictures(bp: Backprop, frontier: list[_Open]) -> None:
     """Each node's input picture and its gradient at its `below` layer: one batched
-    backward per (layer, below) group, which in practice is one or two per level."""
+    backward per (layer, below) group, which in practice is one or two per level. A path
+    that skips layers puts one level's nodes in different layers, so seeds are stacked
+    per group, never across the level."""
     groups: dict[tuple[str, str | None], list[int]] = {}
     for i, o in enumerate(frontier):
         groups.setdefault((o.at.name, o.below.name if o.below else None), []).append(i)
     for rows in groups.values():
         at, below = frontier[rows[0]].at, frontier[rows[0]].below
         to = [None] if below is None else [None, below]
-        res = bp.backward(states[rows], at, to)
+        res = bp.backward(torch.stack([frontier[i].state for i in rows]), at, to)
         for j, i in enumerate(rows):
             frontier[i].node.image = res[0][j]
+            frontier[i].state = None
             if below is not None:
                 frontier[i].grad = res[1][j:j + 1]
 

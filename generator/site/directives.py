@@ -451,20 +451,18 @@ def check_defaults(values, where: str, pos_of) -> dict:
     for name, value in values.items():
         if name in SITE_ONLY_KEYS:
             continue
+        pos = pos_of(name)
         if name not in every:
             raise DirectiveError(f"{where} has no figure setting '{name}'"
                                  f"{_hint(name, [*every, *SITE_ONLY_KEYS])}; valid: "
-                                 f"{', '.join(sorted([*every, *SITE_ONLY_KEYS]))}", pos_of(name))
+                                 f"{', '.join(sorted([*every, *SITE_ONLY_KEYS]))}", pos)
         key = every[name]
         if isinstance(value, bool) or not isinstance(value, (str, int, float, list)):
-            raise DirectiveError(f"{where}: {name} must be {_what(key)}, got {value!r}",
-                                 pos_of(name))
+            raise DirectiveError(f"{where}: {name} must be {_what(key)}, got {value!r}", pos)
         if isinstance(value, list):
             if key.kind not in ("units", "files") or not all(isinstance(v, str) for v in value):
-                raise DirectiveError(f"{where}: {name} must be {_what(key)}, got {value!r}",
-                                     pos_of(name))
+                raise DirectiveError(f"{where}: {name} must be {_what(key)}, got {value!r}", pos)
             value = ",".join(value)
-        pos = pos_of(name)
         d = Directive("defaults", (), (), Pos(pos.path, pos.line, pos.col), "", False)
         try:
             out[name] = _convert(d, _Token(name, str(value), pos.col), key)

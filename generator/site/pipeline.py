@@ -326,7 +326,7 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
     config = load_config(site_dir, output=out, base_url=base_url, url=url)
     # Parsed posts carry their figure parameters, resolved against [figures]: a change
     # there must parse them again.
-    figures_key = _h("figures", json.dumps(config.figures, sort_keys=True, default=str))
+    figures_key = _h("figures", config.figures)
     post_cache = PostCache(config.cache / "site" / "posts.json", code_digest() + figures_key)
     posts = load_posts(config, drafts=drafts, cache=post_cache)
     post_cache.save()

@@ -179,9 +179,9 @@ def _markup_digest(dirs) -> str:
     Read afresh by every stage, so `serve` picks up an edited figure template."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256(sources_digest(here).encode())
-    for d in dirs:
+    for rank, d in enumerate(dirs):     # rank, not path: a site that moves keeps its cache
         for f in sorted((Path(d) / "figures").glob("*.html")):
-            h.update(str(d).encode() + b"\0" + f.name.encode() + f.read_bytes())
+            h.update(f"{rank}/{f.name}\0".encode() + f.read_bytes())
     return h.hexdigest()
 
 

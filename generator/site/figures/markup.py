@@ -126,7 +126,7 @@ def render_figure(kind: str, data: dict, *, base_url: str, caption: str | None =
                   templates: tuple[Path, ...] | Path = (TEMPLATES,)) -> str:
     """The HTML of one figure; `explore` is the URL of a hierarchy's explorer data.
     `templates` is the search path, first match wins (a site's own `templates/` first)."""
-    templates = (templates,) if isinstance(templates, Path) else tuple(templates)
+    templates = (templates,) if isinstance(templates, Path) else tuple(Path(d) for d in templates)
     url = lambda name: tile_url(base_url, name)  # noqa: E731
     small = 0 < int(data.get("tile_w") or data.get("map_w") or 999) < 128
     ctx = {"kind": kind, "data": data, "url": url, "size": size, "explore": explore,
@@ -135,4 +135,4 @@ def render_figure(kind: str, data: dict, *, base_url: str, caption: str | None =
     if kind == "hierarchy":
         ctx.update(_tree_context(data, url))
     name = {"unit": "units"}.get(kind, kind)
-    return _env(tuple(Path(d) for d in templates)).get_template(f"figures/{name}.html").render(ctx).strip()
+    return _env(templates).get_template(f"figures/{name}.html").render(ctx).strip()

@@ -40,16 +40,20 @@ def _user_errors(fn):
 @click.option("--url", help="Override site.toml's url (scheme and host, e.g. https://you.github.io): "
                             "the sitemap and feed need it for absolute links.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--force", is_flag=True, help="Replace a non-empty output folder (or use a cache folder) "
+                                            "that featuretree did not make (it has no .featuretree-output).")
 @_user_errors
-def build(site_dir, out, drafts, base_url, url, quiet):
+def build(site_dir, out, drafts, base_url, url, quiet, force):
     """Build SITE_DIR (default: content) into a static site.
 
     The new site is written beside the output directory and swapped in at the end:
-    if anything fails, the previous site stays as it was.
+    if anything fails, the previous site stays as it was. Only a folder featuretree
+    made (marked with .featuretree-output) is replaced, unless --force.
     """
     from generator.site.pipeline import build as run_build
 
-    result = run_build(site_dir, out=out, drafts=drafts, quiet=quiet, base_url=base_url, url=url)
+    result = run_build(site_dir, out=out, drafts=drafts, quiet=quiet, base_url=base_url, url=url,
+                       force=force)
     if not quiet:
         click.echo(result.summary())
         if not result.site_url:
@@ -91,13 +95,29 @@ def new(title, site_dir):
 @SITE_DIR
 @_user_errors
 def clean(site_dir):
-    """Remove SITE_DIR's built site and its cache (figures and build manifest)."""
+    """Remove SITE_DIR's built site and its cache (figures and build manifest).
+
+    Only folders featuretree made (marked with .featuretree-output) are removed.
+    """
+    from generator.site import guard
     from generator.site.config import load_config
 
     config = load_config(site_dir)
-    out = config.output
-    targets = [out, config.cache, *out.parent.glob(f"{out.name}.tmp-*"), *out.parent.glob(f"{out.name}.old-*")]
-    removed = [p for p in targets if p.exists()]
-    for p in removed:
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    out, cache = config.output, config.cache
+    for key, p in (("output", out), ("cache", cache)):
+        if (p.exists() or p.is_symlink()) and not guard.is_marked(p):
+            raise UserError(f"{key} folder {p} was not made by featuretree (no {guard.MARKER}); "
+                            "not removing it (delete it yourself if it should go)")
+    lock = guard.try_lock(cache)
+    try:
+        removed = [p for p in (out, cache) if p.exists()]
+        removed += guard.remove_dead_tmp(out)
+        old = [p for p in out.parent.glob(f"{out.name}.old-*") if p.is_dir() and not p.is_symlink()]
+        for p in [out, cache, *old]:
+            if p.exists():
+                shutil.rmtree(p)
+        removed += old
+    finally:
+        if lock is not None:
+            lock.release()
     click.echo("removed " + ", ".join(str(p) for p in removed) if removed else "nothing to remove")

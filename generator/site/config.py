@@ -28,7 +28,11 @@ KEYS: dict[str, tuple[type, object, str]] = {
     "feed_entries": (int, 20, "number of posts in the Atom feed"),
     "theme": (dict, {}, "theme options, read by the templates"),
     "figures": (dict, {}, "site-wide figure defaults, read by the figures stage"),
+    "math": (dict, {}, "math options: macros = { \"\\\\RR\" = \"\\\\mathbb{R}\" } (TeX macros for every formula)"),
+    "bibliography": (str, "", "default BibTeX file for citations [@key], relative to this file"),
+    "citation_style": (str, "numeric", "how [@key] reads: numeric ([1]) or author-year ((Zeiler and Fergus, 2014))"),
 }
+CITATION_STYLES = ("numeric", "author-year")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ class SiteConfig:
     figures: dict = field(default_factory=dict)
     # [figures] checked as directive values are (directives.check_defaults), converted
     figure_defaults: dict = field(default_factory=dict)
+    macros: dict = field(default_factory=dict)  # [math] macros, checked (macros.check_macros)
+    bibliography: str = ""
+    citation_style: str = "numeric"
     config_path: Path | None = None
     digest: str = ""  # hash of site.toml's bytes plus overrides: part of every page's key
 
@@ -73,6 +80,21 @@ def normalize_base_url(value: str) -> str:
 def _key_pos(text: str, key: str, path: str) -> Pos:
     m = re.search(rf"^[ \t]*({re.escape(key)})[ \t]*=", text, re.M)
     return offset_to_pos(text, m.start(1), path) if m else Pos(path, 1, 1)
+
+
+def _math_and_citations(values: dict, text: str, shown: str) -> tuple[dict, str]:
+    """`[math]` (only `macros` so far) and the citation settings, checked."""
+    from .macros import check_macros
+
+    for key in values["math"]:
+        if key != "macros":
+            raise BuildError(f"unknown setting 'math.{key}'; valid: macros", _key_pos(text, key, shown))
+    macros = check_macros(values["math"].get("macros"), "site.toml [math] macros",
+                          _key_pos(text, "macros", shown))
+    if values["citation_style"] not in CITATION_STYLES:
+        raise BuildError(f"citation_style must be one of {', '.join(CITATION_STYLES)}",
+                         _key_pos(text, "citation_style", shown))
+    return macros, values["bibliography"]
 
 
 def load_config(site_dir: str | Path, *, output: str | Path | None = None,
@@ -120,17 +142,24 @@ def load_config(site_dir: str | Path, *, output: str | Path | None = None,
                          else _key_pos(raw.decode("utf-8", "replace"), "url", shown))
     out_dir = (site_dir / values["output"]).resolve() if output is None else Path(output).resolve()
     cache_dir = (site_dir / values["cache"]).resolve()
-    for name, p in (("output", out_dir), ("cache", cache_dir)):
-        if p == site_dir or site_dir.is_relative_to(p) or p == Path(p.anchor) or p == Path.home():
-            raise BuildError(f"{name} directory {p} would contain the site sources; "
-                             f"choose a separate directory such as _site", Pos(shown, 1, 1) if raw else None)
+    from .guard import check_places
+
+    def where(key: str) -> Pos | None:
+        return _key_pos(raw.decode("utf-8", "replace"), key, shown) if key in data else None
+
+    check_places(site_dir, (site_dir / values["posts"]).resolve(), {
+        "output": (out_dir, "--out" if output is not None else "output", None if output is not None
+                   else where("output")),
+        "cache": (cache_dir, "cache", where("cache"))})
     digest = hashlib.sha256(raw + repr((output, base_url, url)).encode()).hexdigest()
     from .directives import check_defaults
     text = raw.decode("utf-8", errors="replace")
     figure_defaults = check_defaults(values["figures"], "site.toml [figures]",
                                      lambda k: _key_pos(text, k or "figures", shown))
+    macros, bibliography = _math_and_citations(values, text, shown)
     return SiteConfig(
         site_dir=site_dir,
+        macros=macros, bibliography=bibliography, citation_style=values["citation_style"],
         title=values["title"],
         author=values["author"],
         description=values["description"],

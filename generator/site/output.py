@@ -12,11 +12,15 @@ import ctypes.util
 import json
 import os
 import shutil
+import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
-from generator.files import write_atomic
+from generator.files import _UMASK, write_atomic
+
+from .guard import MARKER, marker_bytes
 
 MANIFEST_VERSION = 1
 
@@ -28,6 +32,15 @@ def link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+def _stat(path: Path) -> list[int] | None:
+    """[size, mtime_ns] of a regular file (not a symlink), else None."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns] if stat.S_ISREG(st.st_mode) else None
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -43,23 +56,28 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 class OutputTree:
-    """A new site being assembled in `<out>.tmp-PID`; `commit()` swaps it in."""
+    """A new site being assembled in `<out>.tmp-PID-HEX` (marked from the start, so a
+    killed build's tree is recognizably ours); `commit()` swaps it in."""
 
-    def __init__(self, out_dir: Path, previous: dict[str, str]):
+    def __init__(self, out_dir: Path, previous: dict[str, str], stats: dict | None = None):
         self.out_dir = out_dir
         self.previous = previous  # site path -> key, from the last successful build
-        self.tmp = out_dir.with_name(f"{out_dir.name}.tmp-{os.getpid()}")
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+        self.previous_stats = stats or {}  # site path -> [size, mtime_ns] as that build left it
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f"{out_dir.name}.tmp-{os.getpid()}-"))
+        self.tmp.chmod(0o777 & ~_UMASK)  # mkdtemp makes it private; the site is served as it is
+        (self.tmp / MARKER).write_bytes(marker_bytes("output"))
         self.keys: dict[str, str] = {}
         self.written: list[str] = []
+        self.stats: dict[str, list[int]] = {}
         self.reused = 0
 
     def reuse(self, rel: str, key: str) -> bool:
-        """Link the previous build's file for `rel` if it was made from the same inputs."""
+        """Link the previous build's file for `rel` if it was made from the same inputs and
+        nobody changed it since (a hand edit in the output is not kept)."""
         old = self.out_dir / rel
-        if self.previous.get(rel) != key or not old.is_file():
+        now = _stat(old)
+        if self.previous.get(rel) != key or now is None or now != self.previous_stats.get(rel):
             return False
         link_or_copy(old, self.tmp / rel)
         self.keys[rel] = key
@@ -75,12 +93,14 @@ class OutputTree:
         self.written.append(rel)
 
     def add_file(self, rel: str, src: Path) -> None:
-        """Publish an existing file (asset, image, figure tile) at `rel`."""
-        link_or_copy(src, self.tmp / rel)
+        """Publish an existing file (asset, image, figure tile) at `rel`: the file itself,
+        never a symlink (the caller has checked where it leads)."""
+        link_or_copy(Path(src).resolve(), self.tmp / rel)
 
     def commit(self) -> None:
         """Swap the new tree in; the old one is deleted in the background."""
         out = self.out_dir
+        self.stats = {rel: _stat(self.tmp / rel) for rel in self.keys}
         old = out.with_name(f"{out.name}.old-{os.getpid()}-{time.monotonic_ns()}")
         if out.exists() and _exchange(self.tmp, out):
             os.rename(self.tmp, old)
@@ -89,7 +109,6 @@ class OutputTree:
                 os.rename(out, old)
             os.rename(self.tmp, out)
         remove_stale(out)
-
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -111,7 +130,8 @@ def remove_stale(out_dir: Path) -> None:
 
 
 def load_manifest(path: Path, out_dir: Path) -> dict:
-    """The last build into `out_dir`: {"files": {path: key}, "assets": {page: [files]}}.
+    """The last build into `out_dir`: {"files": {path: key}, "assets": {page: [files]},
+    "stats": {path: [size, mtime_ns]}}.
 
     Empty when absent, unreadable, from another version or for another output.
     """
@@ -121,7 +141,7 @@ def load_manifest(path: Path, out_dir: Path) -> dict:
         return {}
     if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION or data.get("out") != str(out_dir):
         return {}
-    return {k: v for k, v in data.items() if k in ("files", "assets") and isinstance(v, dict)}
+    return {k: v for k, v in data.items() if k in ("files", "assets", "stats") and isinstance(v, dict)}
 
 
 def save_manifest(path: Path, out_dir: Path, data: dict) -> None:

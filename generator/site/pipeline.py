@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from generator.files import json_digest, sources_digest
+from generator.files import json_digest, sources_digest, write_atomic
 
+from . import guard
 from .config import SiteConfig, load_config
 from .errors import BuildError
 from .output import OutputTree, load_manifest, save_manifest
 from .postcache import PostCache
 from .posts import Post, load_posts
 from .slug import url_slug
-from .theme import asset_dirs, list_files, template_dirs, tree_digest
+from .theme import asset_dirs, template_dirs, tree_digest
 
 PYGMENTS_STYLE = "friendly"
 
@@ -166,10 +167,7 @@ class _Bodies:
             self._renderer = MarkdownRenderer(self.config, self.post_urls)
         rendered = self._renderer.render(post, tokenized_body(post))
         body = {"html": rendered.html, "toc": rendered.toc, "assets": rendered.assets}
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(body))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(body).encode())
         self._memo[key] = body
         return body
 
@@ -306,7 +304,7 @@ def _publish_files(tree: OutputTree, config: SiteConfig, assets: dict, used: dic
         publish(rel, config.site_dir / rel)
     static = config.site_dir / "static"
     if static.is_dir():
-        for p in list_files(static):
+        for p in guard.site_files(static, config.site_dir):
             publish(p.relative_to(static).as_posix(), p)
     if stage is not None:
         for rel, src in sorted(stage.files().items()):
@@ -316,14 +314,26 @@ def _publish_files(tree: OutputTree, config: SiteConfig, assets: dict, used: dic
 
 def build(site_dir: str | Path = "content", *, out: str | Path | None = None, drafts: bool = False,
           quiet: bool = False, base_url: str | None = None, url: str | None = None,
-          stage_factory=None) -> BuildResult:
+          stage_factory=None, force: bool = False) -> BuildResult:
     """Build the site in `site_dir` into its output directory (see module doc).
 
     Raises BuildError for bad input; the previous output is then left as it was.
     `stage_factory(config, cache_dir, quiet=...)` replaces the figures stage (tests).
+    `force` replaces a non-empty output (or uses a cache) featuretree did not mark.
+    One build of a site at a time: a second waits for the site's lock (guard.py).
     """
     t0 = time.perf_counter()
     config = load_config(site_dir, output=out, base_url=base_url, url=url)
+    guard.claim_cache(config.cache, force)
+    with guard.build_lock(config.cache, config.site_dir, quiet):
+        previous = load_manifest(config.cache / "site" / "manifest.json", config.output)
+        guard.claim_output(config.output, previous.get("files", {}), force)
+        guard.remove_dead_tmp(config.output)
+        return _build(config, t0, drafts=drafts, quiet=quiet, stage_factory=stage_factory)
+
+
+def _build(config: SiteConfig, t0: float, *, drafts: bool, quiet: bool, stage_factory) -> BuildResult:
+    """The build itself, under the site's lock, output and cache claimed."""
     # Parsed posts carry their figure parameters, resolved against [figures]: a change
     # there must parse them again.
     figures_key = _h("figures", config.figures)
@@ -334,7 +344,7 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
 
     assets = {}  # path under assets/ -> source file
     for d in asset_dirs(config):
-        for p in list_files(d):
+        for p in guard.site_files(d, config.site_dir if d.is_relative_to(config.site_dir) else d.resolve()):
             assets[p.relative_to(d).as_posix()] = p
     # Figure templates are left out: their output reaches a page's key as figure HTML.
     site_key = _h("site", code_digest(), tree_digest(template_dirs(config), skip=("figures",)),
@@ -344,7 +354,7 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
 
     manifest_path = config.cache / "site" / "manifest.json"
     previous = load_manifest(manifest_path, config.output)
-    tree = OutputTree(config.output, previous.get("files", {}))
+    tree = OutputTree(config.output, previous.get("files", {}), previous.get("stats", {}))
     result = BuildResult(config.output, posts=len(posts), site_url=config.url)
     try:
         figure_html = {p.source: [stage.render(d) for d in p.directives] if stage else [] for p in posts}
@@ -361,7 +371,7 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
     except BaseException:
         tree.abort()
         raise
-    save_manifest(manifest_path, config.output, {"files": tree.keys, "assets": used})
+    save_manifest(manifest_path, config.output, {"files": tree.keys, "assets": used, "stats": tree.stats})
     result.rendered = len(tree.written)
     result.rendered_files = sorted(tree.written)
     result.reused = tree.reused

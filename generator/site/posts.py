@@ -22,7 +22,8 @@ from .kramdown import blank_extensions
 from .slug import url_slug
 
 KNOWN_KEYS = ("title", "date", "description", "tags", "model", "image", "published", "draft",
-              "slug", "author", "toc", "layout", "comments", "categories", "excerpt", "permalink")
+              "slug", "author", "toc", "layout", "comments", "categories", "excerpt", "permalink",
+              "macros", "bibliography")
 POST_SUFFIXES = (".md", ".markdown")
 _DATED_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
 _FENCE = re.compile(r"^(---|\.\.\.)[ \t]*$")
@@ -219,6 +220,10 @@ def load_post(path: Path, config: SiteConfig, data: bytes | None = None) -> Post
     slug = url_slug(_string(meta, "slug", fm_text, shown)) or file_slug(path)
     if not slug:
         raise BuildError("cannot make a URL from this file name; add 'slug: some-name'", Pos(shown, 1, 1))
+    if meta.get("macros") is not None:
+        from .macros import check_macros
+
+        check_macros(meta["macros"], "front matter macros", _key_pos(fm_text, "macros", shown))
     body = blank_extensions(body)
     post = Post(
         source=path if path.is_absolute() else path.resolve(), shown=shown, slug=slug, title=title.strip(), date=when,
@@ -248,6 +253,11 @@ def post_files(config: SiteConfig) -> list[Path]:
             files.append(p)
         elif p.is_dir():
             files.extend(q for q in (p / "index.md", p / "index.markdown") if q.is_file())
+    for p in files:  # nothing from outside the site is published: a symlinked post must stay inside
+        real = p.resolve()
+        if not real.is_relative_to(config.site_dir):
+            raise BuildError(f"{display_path(p)} is a symlink to {real}, outside the site "
+                             f"{config.site_dir}; copy the post into the site instead")
     return files
 
 

@@ -13,6 +13,7 @@ COMMANDS = {
     "new": ("generator.commands.site", "new", "Create a new post skeleton."),
     "clean": ("generator.commands.site", "clean", "Remove the built site and the figure cache."),
     "explain": ("generator.commands.explain", "explain", "Explain one unit of a model on one image (hierarchy, JSON, arrays, PNGs)."),
+    "visualize": ("generator.commands.visualize", "visualize", "Optimize input pictures that drive units up (feature visualization)."),
     "index": ("generator.commands.index", "index", "Mine a dataset for each unit's top-activating examples."),
     "train-default": ("generator.commands.train", "train_default", "Train the embedded default model on Fashion-MNIST."),
 }

@@ -55,3 +55,9 @@ def sources_digest(root: Path, recursive: bool = False, skip: tuple[str, ...] = 
         h.update(rel.encode() + b"\0")
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def tile_name(png: bytes) -> str:
+    """A figure tile's file name: the hash of its bytes, so equal tiles share one file.
+    The engine names tiles with it and the site's cache checks them with it."""
+    return hashlib.sha256(png).hexdigest()[:24] + ".png"

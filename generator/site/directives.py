@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from generator.vis.api import KINDS, Key, Kind
 
 from .errors import BuildError, Pos
 from .textscan import CodeRegions
@@ -47,88 +49,11 @@ class DirectiveError(BuildError):
 
 # --------------------------------------------------------------------------- spec table
 
-@dataclass(frozen=True)
-class Key:
-    """One parameter: its kind decides how the raw string is checked and converted.
-
-    kinds: int (lo..hi), choice, text (any string), file (a path or name), files
-    (comma list of paths), unit, units (comma list), size, norm, name.
-    """
-
-    kind: str
-    default: object = None
-    lo: int | None = None
-    hi: int | None = None
-    choices: tuple[str, ...] = ()
-    required: bool = False
-    doc: str = ""
-
-
-@dataclass(frozen=True)
-class DirectiveSpec:
-    """A directive's positional arguments (`arg`, `kind`, count `nmin..nmax`) and keys."""
-
-    name: str
-    doc: str
-    example: str
-    arg: str | None = None
-    kind: str = "unit"
-    nmin: int = 0
-    nmax: int = 0
-    keys: dict[str, Key] = field(default_factory=dict)
-
-
+# The figure kinds are the directives: each kind's definition (`vis/kinds/<kind>.py`)
+# gives its positional arguments and keys; this module only reads them.
+SPECS: dict[str, Kind] = KINDS
+DirectiveSpec = Kind
 SIZES = ("small", "medium", "large", "full")
-RULES = ("guided", "deconv", "gradient")
-
-_IMAGE = Key("file", doc="input image (default: the post's `image`, then site.toml's)")
-_MODEL = Key("file", doc="model name or weights file (default: the post's `model`, then site.toml's)")
-_RULE = Key("choice", "guided", choices=RULES, doc="ReLU backward rule")
-_CAPTION = Key("text", doc="figure caption (plain text; escaped)")
-_SIZE = Key("size", doc="small | medium | large | full, or a width such as 480px or 60%")
-_NORM = Key("norm", doc="display normalization NAME[:PARAM], checked by the figures stage")
-_PATCHES = Key("int", 0, 0, 64, doc="dataset patch grid of K examples under each unit (0: none)")
-
-_COMMON = {"image": _IMAGE, "model": _MODEL, "rule": _RULE, "caption": _CAPTION,
-           "size": _SIZE, "norm": _NORM}
-
-
-def _keys(*drop: str, **extra: Key) -> dict[str, Key]:
-    keys = {k: v for k, v in _COMMON.items() if k not in drop}
-    keys.update(extra)
-    return keys
-
-
-SPECS: dict[str, DirectiveSpec] = {s.name: s for s in (
-    DirectiveSpec("unit", "one unit's visualization on the image", "<< unit conv1_4 >>",
-                  "unit", "unit", 1, 1, _keys(patches=_PATCHES)),
-    DirectiveSpec("units", "several units side by side", "<< units conv1_4 conv1_65 >>",
-                  "units", "unit", 1, 16, _keys(patches=_PATCHES)),
-    DirectiveSpec("hierarchy", "a unit and, level by level, the units that contribute most to it",
-                  "<< hierarchy fc6_1068 depth=3 path=conv5_243 >>",
-                  "root", "unit", 1, 1, _keys(
-                      depth=Key("int", 2, 0, 8, doc="levels below the root"),
-                      children=Key("int", 5, 1, 16, doc="children shown per node (top-k by edge weight)"),
-                      path=Key("units", [], doc="comma list of units to follow down, one per level"),
-                      patches=_PATCHES,
-                      explore=Key("int", None, 0, 8, doc="extra levels precomputed for the reader (default: site's)"),
-                      explore_budget=Key("int", None, 1, 100000, doc="most tiles precomputed for exploring "
-                                          "(default: site's, else 300, fewer for large inputs)"),
-                  )),
-    DirectiveSpec("predictions", "the model's top-k classes for the image", "<< predictions k=5 >>",
-                  None, "unit", 0, 0, _keys("rule", "norm", k=Key("int", 5, 1, 100, doc="classes shown"))),
-    DirectiveSpec("featuremaps", "a layer's activation maps", "<< featuremaps conv1 max=32 >>",
-                  "layer", "layer", 1, 1, _keys("rule", max=Key("int", 64, 1, 4096, doc="most maps shown"))),
-    DirectiveSpec("maxacts", "one unit across several images", "<< maxacts conv1_7 images=a.png,b.png >>",
-                  "unit", "unit", 1, 1, _keys("image", images=Key(
-                      "files", required=True, lo=1, hi=32, doc="comma list of image files"))),
-    DirectiveSpec("patches", "a unit's top-activating dataset patches beside their gradients",
-                  "<< patches conv2_69 k=16 >>", "unit", "unit", 1, 1, _keys(
-                      "image",
-                      k=Key("int", 16, 1, 100, doc="examples shown"),
-                      dataset=Key("name", doc="dataset to mine (default: site's)"),
-                  )),
-)}
 
 # --------------------------------------------------------------------------- finding
 
@@ -334,17 +259,17 @@ def validate(d: Directive, defaults: dict | None = None) -> dict:
                                      d.pos)
             value = defaults.get(name, key.default)
             params[name] = list(value) if isinstance(value, list) else value
-    if d.name == "hierarchy" and len(params["path"]) > params["depth"]:
-        t = next(t for t in tokens if t.key == "path")
-        raise DirectiveError(f"path has {len(params['path'])} units but depth is {params['depth']}; "
-                             f"a path names at most one unit per level", _at(d, t))
+    clash = spec.check_values(params)
+    if clash is not None:
+        key, message = clash
+        raise DirectiveError(message, _at(d, next((t for t in tokens if t.key == key), None)))
     return dict(sorted(params.items()))
 
 
 def _count_words(spec: DirectiveSpec) -> str:
     if spec.nmax == 0:
         return "no positional arguments"
-    what = "unit reference" if spec.kind == "unit" else "layer name"
+    what = "unit reference" if spec.positional == "unit" else "layer name"
     if spec.nmin == spec.nmax == 1:
         return f"one {what}"
     return f"{spec.nmin} to {spec.nmax} {what}s"
@@ -363,7 +288,7 @@ def _at(d: Directive, t: _Token | None) -> Pos:
 
 
 def _check_positional(d: Directive, spec: DirectiveSpec, t: _Token) -> str:
-    if spec.kind == "unit":
+    if spec.positional == "unit":
         if not _UNIT.match(t.value):
             raise DirectiveError(
                 f"'{t.value}' is not a unit reference; write LAYER_INDEX or LAYER:INDEX "

@@ -192,17 +192,25 @@ def test_rebuild_reuses_everything_without_torch_and_params_are_in_the_key(built
 
 def test_site_default_and_directive_override(tmp_path):
     """`[figures] explore` applies to every hierarchy; `explore=0` turns it off."""
-    from generator.site.figures.planner import PlanError, explore_params
+    from generator.site.directives import DirectiveError, check_defaults, find_directives, validate
+    from generator.vis.api import KINDS
 
-    assert explore_params({}, {}) == {}
-    assert explore_params({}, {"explore": 2}) == {"explore": 2, "explore_budget": None}
-    assert explore_params({"explore": 0}, {"explore": 2}) == {}
-    assert explore_params({"explore_budget": 50}, {"explore": 1, "explore_budget": 9}) == {
-        "explore": 1, "explore_budget": 50}
-    with pytest.raises(PlanError, match=r"explore \(site.toml \[figures\]\) must be an integer in 0..8"):
-        explore_params({}, {"explore": "deep"})
-    with pytest.raises(PlanError, match="explore_budget must be an integer in 1..100000"):
-        explore_params({"explore": 1, "explore_budget": 0}, {})
+    def params(text, site=None):
+        d = find_directives(text, "p.md")[0]
+        defaults = check_defaults(site or {}, "site.toml [figures]", lambda k: d.pos)
+        return KINDS["hierarchy"].request_params(validate(d, defaults))
+
+    assert "explore" not in params("<< hierarchy conv2_1 >>")
+    on = params("<< hierarchy conv2_1 >>", {"explore": 2})
+    assert on["explore"] == 2 and "explore_budget" not in on
+    assert "explore" not in params("<< hierarchy conv2_1 explore=0 >>", {"explore": 2})
+    both = params("<< hierarchy conv2_1 explore=1 explore_budget=50 >>", {"explore_budget": 9})
+    assert (both["explore"], both["explore_budget"]) == (1, 50)
+    assert "explore_budget" not in params("<< hierarchy conv2_1 >>", {"explore_budget": 9})
+    with pytest.raises(DirectiveError, match=r"site.toml \[figures\]: explore must be an integer"):
+        params("<< hierarchy conv2_1 >>", {"explore": "deep"})
+    with pytest.raises(DirectiveError, match=r"p.md:1:32: explore_budget=0 is out of range; valid: 1\.\.100000"):
+        params("<< hierarchy conv2_1 explore=1 explore_budget=0 >>")
 
 
 def test_default_budget_keeps_large_tiles_to_a_few_megabytes():

@@ -54,7 +54,7 @@ def test_other_kinds_render():
     assert [r.th.text for r in rows] == ["Ankle boot", "<b>Sneaker</b>"]
     assert "90.0%" in rows[0].td.text
     maps = {"model": "default", "image_name": "x.png", "layer": "conv1", "map_w": 32,
-            "map_h": 32, "maps": [{"unit": f"conv1_{i}", "index": i, "max": 1.0 + i,
+            "map_h": 32, "tile_w": 64, "tile_h": 64, "maps": [{"unit": f"conv1_{i}", "index": i, "max": 1.0 + i,
                                    "tile": f"m{i}.png"} for i in range(3)]}
     fig = _soup(render_figure("featuremaps", maps, base_url="/")).find("figure")
     assert len(fig.find_all("img")) == 3

@@ -6,7 +6,8 @@ import pytest
 
 from generator.site.errors import BuildError, Pos
 from generator.site.figures import FigureStage
-from test_figures_support import FakeDirective
+from generator.site.directives import DirectiveError, find_directives, validate
+from test_figures_support import FakeDirective, values
 
 
 @dataclass
@@ -36,7 +37,7 @@ def _meta(site, **kw):
 
 def _key(stage, name="unit", args=("conv1_4",), params=None, meta=None, site=None):
     d = FakeDirective(name=name, args=list(args), pos=Pos("posts/a.md", len(stage._plans) + 1, 1))
-    stage.plan(d, dict(params or {}), meta)
+    stage.plan(d, values(name, args, **(params or {})), meta)
     return stage._plans[d.pos]
 
 
@@ -88,12 +89,12 @@ def test_bad_input_names_the_directive(site, tmp_path, params, message):
     stage = FigureStage(site, tmp_path / "cache", quiet=True)
     d = FakeDirective(name="unit", args=["conv1_4"], pos=Pos("posts/a.md", 7, 3))
     with pytest.raises(BuildError) as err:
-        stage.plan(d, params, _meta(site))
+        stage.plan(d, values("unit", ["conv1_4"], **params), _meta(site))
     assert str(err.value).startswith("posts/a.md:7:3: ") and message in str(err.value)
 
 
-def test_hierarchy_needs_one_root(site, tmp_path):
-    stage = FigureStage(site, tmp_path / "cache", quiet=True)
-    d = FakeDirective(name="hierarchy", args=["fc6_1", "fc6_2"], pos=Pos("p.md", 1, 1))
-    with pytest.raises(BuildError, match="one root unit"):
-        stage.plan(d, {}, _meta(site))
+def test_hierarchy_needs_one_root():
+    """The kind's argument count is checked once, where the directive is validated."""
+    d = find_directives("<< hierarchy fc6_1 fc6_2 >>", "p.md")[0]
+    with pytest.raises(DirectiveError, match="'hierarchy' takes one unit reference, got 2"):
+        validate(d)

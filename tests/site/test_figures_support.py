@@ -140,3 +140,17 @@ def make_site(root):
     (root / "posts" / "2024-01-03-patches.md").write_text(PATCHES_POST)
     (root / "posts" / "2024-01-02-other.md").write_text(OTHER_POST)
     return root
+
+
+def values(name: str, args=(), **given) -> dict:
+    """A directive's validated values, as `directives.validate` returns them: the
+    positional arguments under the kind's `arg`, every key at its default, then `given`."""
+    from generator.site.directives import SPECS
+
+    spec = SPECS[name]
+    out = {k: (list(key.default) if isinstance(key.default, list) else key.default)
+           for k, key in spec.keys.items()}
+    if spec.arg:
+        out[spec.arg] = list(args) if spec.nmax > 1 else args[0]
+    out.update(given)
+    return out

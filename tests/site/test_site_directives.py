@@ -47,7 +47,7 @@ def test_validate_types_defaults_and_sorted_keys():
     assert list(p) == sorted(p)
     assert p["root"] == "fc6_1068" and p["depth"] == 3 and p["children"] == 4
     assert p["path"] == ["conv5_243", "conv4_371"] and p["rule"] == "guided"
-    assert p["explore"] is None and p["patches"] == 0 and p["image"] is None
+    assert p["explore"] == 0 and p["patches"] == 0 and p["image"] is None
     assert validate(u)["unit"] == "layer4.1:17" and validate(u)["size"] == "60%"
     assert validate(us)["units"] == ["conv1_4", "conv1_65"]
     assert validate(find_directives("<< predictions >>", "p")[0]) == {

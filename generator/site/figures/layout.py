@@ -54,18 +54,19 @@ class TreeLayout:
         return [p for row in self.rows for p in row]
 
 
-def _rows(root: dict) -> list[list[tuple[dict, dict | None]]]:
+def _rows(root) -> list[list[tuple]]:
     """Breadth-first rows of (node, parent)."""
     rows, frontier = [], [(root, None)]
     while frontier:
         rows.append(frontier)
-        frontier = [(c, n) for n, _ in frontier for c in n.get("children") or []]
+        frontier = [(c, n) for n, _ in frontier for c in n.children]
     return rows
 
 
-def tree_layout(root: dict, aspect: float = 1.0, band_w: float = 0.0,
+def tree_layout(root, aspect: float = 1.0, band_w: float = 0.0,
                 band_h: float = 0.0) -> TreeLayout:
-    """Place a tree: one centred row per depth, lines from each parent to its children.
+    """Place a tree (nodes with `.children` and `.weight`, e.g. the engine's `TreeNode`):
+    one centred row per depth, lines from each parent to its children.
 
     `aspect` is tile height / width (the model input's shape); `band_w` x `band_h` is
     the size of the patch grids shown under every tile (0: none). Lines leave a parent
@@ -94,12 +95,12 @@ def tree_layout(root: dict, aspect: float = 1.0, band_w: float = 0.0,
             placed_row.append(p)
         out.rows.append(placed_row)
     for p in out.nodes:
-        kids = [placed_of[id(c)] for c in p.node.get("children") or []]
+        kids = [placed_of[id(c)] for c in p.node.children]
         if not kids:
             continue
-        top = max(abs(float(k.node.get("weight") or 0.0)) for k in kids) or 1.0
+        top = max(abs(float(k.node.weight or 0.0)) for k in kids) or 1.0
         for k in kids:
-            w = float(k.node.get("weight") or 0.0)
+            w = float(k.node.weight or 0.0)
             out.edges.append(Edge(
                 parent=p, child=k,
                 x1=p.tile_x + tile_w / 2, y1=p.y + row_h,

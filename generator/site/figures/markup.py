@@ -14,6 +14,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from generator.site.figures.layout import BAND_GAP, LABEL, TILE, tree_layout
+from generator.vis import api
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 TILE_DIR = "figures"
@@ -54,37 +55,35 @@ def tile_url(base_url: str, name: str) -> str:
 
 def _band(nodes) -> tuple[float, float]:
     """Width and height (layout units) of the patch grids under each tile, if any."""
-    grids = [n["patches"] for n in nodes if n.get("patches")]
+    grids = [n.patches for n in nodes if n.patches]
     if not grids:
         return 0.0, 0.0
     g = grids[0]
-    grid_w = g["cols"] * (g["patch_w"] + 1) - 1
-    grid_h = g["rows"] * (g["patch_h"] + 1) - 1
+    grid_w = g.cols * (g.patch_w + 1) - 1
+    grid_h = g.rows * (g.patch_h + 1) - 1
     return 2 * TILE + BAND_GAP, TILE * grid_h / grid_w
 
 
-def _tree_context(data: dict, url) -> dict:
-    tree = data["tree"]
-    band_w, band_h = _band(list(_walk(tree)))
-    lay = tree_layout(tree, aspect=data.get("tile_h", 1) / max(data.get("tile_w", 1), 1),
+def _tree_context(fig, url) -> dict:
+    """Positions of a hierarchy's tiles and edges (percentages of the figure's box)."""
+    band_w, band_h = _band(list(fig.tree.walk()))
+    lay = tree_layout(fig.tree, aspect=fig.tile_h / max(fig.tile_w, 1),
                       band_w=band_w, band_h=band_h)
     W, H = lay.width, lay.height
     nodes = []
     for p in lay.nodes:
         n = p.node
-        parent = p.parent.node["unit"] if p.parent else None
         nodes.append({
-            "unit": n["unit"], "layer": n["layer"], "index": n["index"],
-            "activation": n.get("activation"), "weight": n.get("weight"),
-            "parent": parent, "path": n.get("path", n["unit"]),
-            "src": url(n["tile"]), "followed": bool(n.get("children")),
-            "patches": n.get("patches"),
+            "unit": n.unit, "layer": n.layer, "index": n.index,
+            "activation": n.activation, "weight": n.weight,
+            "parent": p.parent.node.unit if p.parent else None, "path": n.path,
+            "src": url(n.tile), "followed": bool(n.children), "patches": n.patches,
             "left": 100 * p.x / W, "top": 100 * p.y / H,
             "width": 100 * lay.col_w / W, "height": 100 * lay.row_h / H,
         })
     edges = [{"x1": e.x1, "y1": e.y1, "x2": e.x2, "y2": e.y2, "weight": e.weight,
-              "strength": e.strength, "parent": e.parent.node["unit"],
-              "child": e.child.node["unit"]} for e in lay.edges]
+              "strength": e.strength, "parent": e.parent.node.unit,
+              "child": e.child.node.unit} for e in lay.edges]
     label_cqw = 100 * LABEL * 0.62 / W
     return {"nodes": nodes, "edges": edges, "W": W, "H": H, "label_cqw": label_cqw,
             "cols": max(len(r) for r in lay.rows), "head_pct": 100 * TILE / lay.col_w,
@@ -92,33 +91,13 @@ def _tree_context(data: dict, url) -> dict:
             "band_col_gap_pct": 100 * BAND_GAP / band_w if band_w else 0}
 
 
-def _walk(node: dict):
-    yield node
-    for c in node.get("children") or ():
-        yield from _walk(c)
+# Site-side layouts a kind's template may need (`Kind.layout`).
+LAYOUTS = {"tree": _tree_context}
 
 
 def default_caption(kind: str, data: dict) -> str:
-    """A caption saying what the figure shows, used when the author gave none."""
-    model, image = data.get("model", "?"), data.get("image_name", "")
-    on = f" on {image}" if image else ""
-    if kind == "hierarchy":
-        return (f"Units under `{data['tree']['unit']}` ({data.get('rule')} backprop, "
-                f"model {model}{on}); hover a line for its edge weight.")
-    if kind in ("unit", "units"):
-        names = ", ".join(f"`{u['unit']}`" for u in data["units"])
-        return f"{names} ({data.get('rule')} backprop, model {model}{on})."
-    if kind == "predictions":
-        return f"Top {len(data['predictions'])} predictions of model {model}{on}."
-    if kind == "featuremaps":
-        return f"Feature maps of `{data['layer']}` (model {model}{on})."
-    if kind == "maxacts":
-        return f"`{data['unit']}` across {len(data['items'])} images (model {model})."
-    if kind == "patches":
-        g = data["grid"]
-        return (f"`{data['unit']}`: its top {g['k']} patches in {g['dataset']} (left) and their "
-                f"gradients ({data.get('rule')} backprop, right); model {model}.")
-    return ""
+    """The kind's caption for a figure whose author gave none."""
+    return api.KINDS[kind].caption(api.figure_from_json(kind, data))
 
 
 def render_figure(kind: str, data: dict, *, base_url: str, caption: str | None = None,
@@ -128,11 +107,12 @@ def render_figure(kind: str, data: dict, *, base_url: str, caption: str | None =
     `templates` is the search path, first match wins (a site's own `templates/` first)."""
     templates = (templates,) if isinstance(templates, Path) else tuple(Path(d) for d in templates)
     url = lambda name: tile_url(base_url, name)  # noqa: E731
-    small = 0 < int(data.get("tile_w") or data.get("map_w") or 999) < 128
-    ctx = {"kind": kind, "data": data, "url": url, "size": size, "explore": explore,
+    spec = api.KINDS[kind]
+    fig = api.figure_from_json(kind, data)
+    small = 0 < int(fig.tile_w or getattr(fig, "map_w", 0) or 999) < 128
+    ctx = {"kind": kind, "data": fig, "url": url, "size": size, "explore": explore,
            "extra": "ft-pixelated" if small else "",
-           "caption": caption_html(caption if caption else default_caption(kind, data))}
-    if kind == "hierarchy":
-        ctx.update(_tree_context(data, url))
-    name = {"unit": "units"}.get(kind, kind)
-    return _env(templates).get_template(f"figures/{name}.html").render(ctx).strip()
+           "caption": caption_html(caption if caption else spec.caption(fig))}
+    if spec.layout:
+        ctx.update(LAYOUTS[spec.layout](fig, url))
+    return _env(templates).get_template(f"figures/{spec.template}.html").render(ctx).strip()

@@ -14,11 +14,7 @@ from pathlib import Path
 from generator.files import json_digest
 from generator.vis import api
 
-# Directive keys that only change how a figure is shown, never what is computed.
-PRESENTATION = {"caption", "size", "image", "images", "model", "weights", "alt", "class"}
-FIGURE_KINDS = ("unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts", "patches")
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-DEFAULTS = {"rule": "guided", "depth": 2, "children": 5, "k": 5}
+FIGURE_KINDS = tuple(api.KINDS)
 
 
 class PlanError(Exception):
@@ -71,91 +67,6 @@ def resolve_file(name: str, what: str, bases: list[Path], site_dir: Path) -> Pat
     raise PlanError(f"{what} {name!r} not found (looked in {where})")
 
 
-def _units(directive, params: dict) -> list[str]:
-    """Positional unit references: `validate()` stores them under the spec's arg name."""
-    for key in ("units", "unit", "root"):
-        if params.get(key):
-            return [str(u) for u in _as_list(params[key])]
-    return [str(a) for a in getattr(directive, "args", ()) or ()]
-
-
-def computation_params(kind: str, directive, params: dict, site_figures: dict) -> dict:
-    """The parameters that determine a figure's pixels and numbers, with defaults applied.
-
-    Directive values win over site.toml's `[figures]` table, which wins over DEFAULTS.
-    """
-    get = lambda k: _first(params.get(k), site_figures.get(k), DEFAULTS.get(k))  # noqa: E731
-    units = _units(directive, params)
-    if kind in ("unit", "units"):
-        if not units:
-            raise PlanError(f"{kind} needs a unit, e.g. << {kind} conv1_4 >>")
-        if kind == "unit" and len(units) != 1:
-            raise PlanError(f"unit takes one unit, got {len(units)}; use << units ... >> for several")
-        out = {"units": units, "rule": get("rule")}
-    elif kind == "hierarchy":
-        if len(units) != 1:
-            raise PlanError("hierarchy takes one root unit, e.g. << hierarchy fc6_1068 depth=3 >>")
-        out = {"root": units[0], "depth": int(get("depth")), "children": int(get("children")),
-               "path": [str(u) for u in _as_list(params.get("path"))], "rule": get("rule")}
-        out.update(explore_params(params, site_figures))
-    elif kind == "predictions":
-        out = {"k": int(get("k"))}
-    elif kind == "featuremaps":
-        layer = _first(params.get("layer"), *(units or [None]))
-        if not layer:
-            raise PlanError("featuremaps needs a layer, e.g. << featuremaps conv1 >>")
-        out = {"layer": str(layer), "max": int(_first(params.get("max"), 64))}
-    elif kind == "maxacts":
-        if len(units) != 1:
-            raise PlanError("maxacts takes one unit, e.g. << maxacts conv1_7 images=a.png,b.png >>")
-        out = {"unit": units[0], "rule": get("rule")}
-    elif kind == "patches":
-        if len(units) != 1:
-            raise PlanError("patches takes one unit, e.g. << patches conv2_6 k=16 >>")
-        out = {"unit": units[0], "k": int(_first(params.get("k"), 16)), "rule": get("rule")}
-    else:
-        raise PlanError(f"{kind} is not a figure; valid: {', '.join(FIGURE_KINDS)}")
-    if kind in ("unit", "units", "hierarchy") and int(params.get("patches") or 0) > 0:
-        out["patches"] = int(params["patches"])
-    if kind in ("unit", "units", "hierarchy", "maxacts", "patches"):
-        try:
-            out["display"] = api.display_params(
-                display_settings(params.get("norm"), site_figures.get("norm")))
-        except api.RequestError as e:
-            raise PlanError(e.message) from None
-    return out
-
-
-EXPLORE_MAX = 8
-
-
-def explore_params(params: dict, site_figures: dict) -> dict:
-    """`explore=N` and `explore_budget=B` (directive, else site.toml `[figures]`), checked.
-
-    Empty when nothing is explored, so a plain hierarchy keeps its cache key. A budget
-    left unset is None: the engine picks it from the model's input size
-    (`api.default_explore_budget`)."""
-    levels = _first(params.get("explore"), site_figures.get("explore"), 0)
-    budget = _first(params.get("explore_budget"), site_figures.get("explore_budget"))
-    for name, value, lo, hi in (("explore", levels, 0, EXPLORE_MAX),
-                                ("explore_budget", budget, 1, 100000)):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            where = "" if params.get(name) is not None else " (site.toml [figures])"
-            raise PlanError(f"{name}{where} must be an integer in {lo}..{hi}, got {value!r}")
-    return {"explore": levels, "explore_budget": budget} if levels else {}
-
-
-def display_settings(directive_norm, site_norm) -> dict:
-    """`norm=NAME[:PARAM]` (directive, else site.toml `[figures] norm`) as a dict."""
-    text = _first(directive_norm, site_norm)
-    if not text:
-        return {}
-    name, _, param = str(text).partition(":")
-    return {"name": name, "param": param} if param else {"name": name}
-
-
 def figure_key(model_id: dict, image_digests: list[str], kind: str, params: dict) -> str:
     """The cache key: a hash of everything that decides the figure's content."""
     return json_digest({"engine": api.engine_version(), "model": model_id,
@@ -164,7 +75,9 @@ def figure_key(model_id: dict, image_digests: list[str], kind: str, params: dict
 
 def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
     """Turn one directive into a `Plan`. `digest(path)` hashes a file's bytes."""
-    kind = directive.name
+    kind = api.KINDS.get(directive.name)
+    if kind is None:
+        raise PlanError(f"{directive.name} is not a figure; valid: {', '.join(FIGURE_KINDS)}")
     site_dir = Path(site.site_dir).resolve()
     # The post's real folder: a `dir:` key in front matter must not move image lookups.
     post_dir = Path(page_meta.get("post_dir") or site_dir).resolve()
@@ -175,7 +88,7 @@ def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
                        getattr(site, "model", None), "default"))
     weights = _first(params.get("weights"), page_meta.get("weights") if
                      not params.get("model") else None)
-    if model.lower().endswith(WEIGHT_SUFFIXES):
+    if model.lower().endswith(api.WEIGHT_SUFFIXES):
         # `model=FILE`: weights for the architecture named in site.toml (default: default)
         model, weights = str(site_figures.get("architecture") or "default"), model
     settings = _model_settings(site_figures, model)
@@ -189,26 +102,27 @@ def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
             if not Path(f).resolve().is_relative_to(site_dir):
                 raise PlanError(f"model file {f} is outside the site directory {site_dir}")
 
-    if kind == "patches":
+    if kind.images == "none":
         names = []
-    elif kind == "maxacts":
+    elif kind.images == "images":
         names = _as_list(params.get("images"))
-        if not names:
-            raise PlanError("maxacts needs images=, e.g. images=a.png,b.png")
     else:
         names = [_first(params.get("image"), page_meta.get("image"), getattr(site, "image", None))]
         if names[0] is None:
-            raise PlanError(f"{kind} needs an image: set image= here, `image:` in the front "
+            raise PlanError(f"{kind.name} needs an image: set image= here, `image:` in the front "
                             "matter or `image` in site.toml")
     images = [resolve_file(n, "image", bases, site_dir) for n in names]
 
-    cparams = computation_params(kind, directive, params, site_figures)
+    try:
+        cparams = kind.request_params(params)
+    except api.EngineError as e:
+        raise PlanError(str(e)) from None
     if settings.get("layers"):
         cparams["layers"] = dict(settings["layers"])
     inputs = list(spec.files) + images
     dataset_id = None
-    if kind == "patches" or cparams.get("patches"):
-        data = _dataset(params, site_figures, spec.name, [post_dir, site_dir])
+    if kind.uses_dataset(cparams):
+        data = _dataset(params, spec.name, [post_dir, site_dir])
         cparams["dataset"] = data.spec
         inputs += list(data.files)
         # the dataset's content, not where it lives, goes into the key
@@ -218,20 +132,19 @@ def plan_figure(directive, params: dict, page_meta: dict, site, digest) -> Plan:
             dataset_id["kind"] = data.spec
     model_id = {"spec": spec.identity, "files": [digest(Path(f)) for f in spec.files],
                 "dataset": dataset_id}
-    key = figure_key(model_id, [digest(p) for p in images], kind,
+    key = figure_key(model_id, [digest(p) for p in images], kind.name,
                      {k: v for k, v in cparams.items() if k != "dataset"})
-    request = api.FigureRequest(kind=kind, model=spec.name, weights=spec.weights,
+    request = api.FigureRequest(kind=kind.name, model=spec.name, weights=spec.weights,
                                 images=[str(p) for p in images], params=cparams,
                                 ref=str(directive.pos))
     return Plan(request=request, key=key, caption=params.get("caption"),
                 size=_size(params.get("size")), inputs=inputs)
 
 
-def _dataset(params: dict, site_figures: dict, model: str, bases) -> "api.DatasetSpec":
-    """The dataset patch grids mine: `dataset=`, else site.toml's, else the default
-    model's shipped sample."""
-    spec = _first(params.get("dataset"), site_figures.get("dataset"),
-                  "fashion-sample" if model == "default" else None)
+def _dataset(params: dict, model: str, bases) -> "api.DatasetSpec":
+    """The dataset patch grids mine: `dataset=` (after the post's and site.toml's
+    defaults), else the default model's shipped sample."""
+    spec = _first(params.get("dataset"), "fashion-sample" if model == "default" else None)
     if spec is None:
         raise PlanError("patch grids need a dataset: set dataset= here or `dataset` in "
                         "site.toml's [figures] (a folder of images, imagefolder:PATH, "

@@ -23,7 +23,8 @@ import torch
 
 from generator.vis.core.backprop import Backprop
 from generator.vis.errors import EngineError
-from generator.vis.core.hierarchy import Node, _tree_start, edge_weights, keep_channel
+from generator.vis.core.hierarchy import (Node, choose_children, edge_weights, keep_channel,
+                                          tree_start)
 from generator.vis.core.models import Layer
 
 STOPS = ("budget", "depth", "bottom")
@@ -72,7 +73,7 @@ def explore(bp: Backprop, root: str, depth: int = 2, children: int = 5,
         raise EngineError(f"explore levels must be 0 or more, got {levels}")
     if budget < 1:
         raise EngineError(f"explore budget must be at least 1 tile, got {budget}")
-    root_layer, root_index, steps, depth = _tree_start(model, root, depth, children, path)
+    root_layer, root_index, steps, depth = tree_start(model, root, depth, children, path)
     last = depth + levels
     name = model.unit_name(root_layer, root_index)
     top = Node(name, root_layer.name, root_index, bp.activation(root_layer, root_index),
@@ -151,8 +152,4 @@ def _choose(bp: Backprop, o: _Open, children: int) -> tuple[list[int], torch.Ten
     """The node's children as `hierarchy` picks them: top-k by weight, ties by index,
     plus the path unit it must keep (in weight order)."""
     weights = edge_weights(bp.acts[o.below.name], o.grad)[0]
-    order = torch.sort(weights, descending=True, stable=True).indices.tolist()
-    chosen = order[:children]
-    if o.want is not None and o.want not in chosen:
-        chosen = sorted(chosen + [o.want], key=order.index)
-    return chosen, weights
+    return choose_children(weights, children, o.want), weights

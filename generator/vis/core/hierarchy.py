@@ -78,7 +78,17 @@ class Node:
         }
 
 
-def _tree_start(model, root: str, depth: int, children: int, path: Sequence[str]):
+def choose_children(weights: torch.Tensor, children: int, want: int | None = None) -> list[int]:
+    """A node's children: the top `children` channels by edge weight (ties by index), plus
+    the path unit `want` when it is not among them, kept in weight order."""
+    order = torch.sort(weights, descending=True, stable=True).indices.tolist()
+    chosen = order[:children]
+    if want is not None and want not in chosen:
+        chosen = sorted(chosen + [want], key=order.index)
+    return chosen
+
+
+def tree_start(model, root: str, depth: int, children: int, path: Sequence[str]):
     """Check a tree's arguments: (root layer, root index, path steps, effective depth)."""
     if depth < 0:
         raise EngineError(f"depth must be 0 or more, got {depth}")
@@ -99,7 +109,7 @@ def hierarchy(bp: Backprop, root: str, depth: int = 2, children: int = 5,
     its level. The tree stops early when there is no lower named layer.
     """
     model = bp.model
-    root_layer, root_index, steps, depth = _tree_start(model, root, depth, children, path)
+    root_layer, root_index, steps, depth = tree_start(model, root, depth, children, path)
 
     def child_layer(level: int, parent: Layer) -> Layer | None:
         if level <= len(steps):
@@ -119,11 +129,8 @@ def hierarchy(bp: Backprop, root: str, depth: int = 2, children: int = 5,
             break
         g = grad[0]
         weights = edge_weights(bp.acts[layer.name], g.unsqueeze(0))[0]
-        order = torch.sort(weights, descending=True, stable=True).indices.tolist()
-        chosen = order[:children]
         want = steps[level - 1][1] if level <= len(steps) else None
-        if want is not None and want not in chosen:
-            chosen = sorted(chosen + [want], key=order.index)
+        chosen = choose_children(weights, children, want)
         follow = chosen.index(want) if want is not None else 0
         states = keep_channel(g.unsqueeze(0).expand(len(chosen), *g.shape), chosen)
         next_layer = child_layer(level + 1, layer)

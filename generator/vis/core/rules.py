@@ -25,8 +25,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from generator.vis.errors import EngineError
-
-RULES = ("guided", "deconv", "gradient")
+from generator.vis.names import RULES
 
 
 def check_rule(rule: str) -> str:

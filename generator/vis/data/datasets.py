@@ -30,8 +30,9 @@ from PIL import Image, UnidentifiedImageError
 
 from generator.files import write_atomic
 from generator.vis.errors import EngineError
+from generator.vis.names import IMAGE_SUFFIXES
 
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+EXTENSIONS = IMAGE_SUFFIXES
 SPECS = "fashion-sample, fashion-mnist:test, fashion-mnist:train, imagefolder:PATH or a folder PATH"
 # Errors PIL raises for files that are not (complete) images.
 UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)

@@ -1,0 +1,105 @@
+"""`<< unit U >>` and `<< units U1 U2 ... >>`: units' images on the post's image, side by
+side, optionally each with its dataset patch grid."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.vis.kinds.results import Figure, PatchGrid
+from generator.vis.kinds.session import percentile_of
+from generator.vis.kinds.spec import DATASET, PATCHES, Kind, keys
+
+
+@dataclass(kw_only=True)
+class UnitTile:
+    unit: str
+    layer: str
+    index: int
+    activation: float
+    tile: str
+    patches: PatchGrid | None = None
+
+
+@dataclass(kw_only=True)
+class UnitsFigure(Figure):
+    rule: str
+    units: list[UnitTile]
+
+
+def check_units(session, req, model, units) -> None:
+    """Shared by every kind that draws units: they exist, and their patch grids can be
+    mined (`patches=K` with a dataset)."""
+    from generator.vis.core.rules import check_rule
+
+    check_rule(req.params["rule"])
+    for u in units:
+        model.parse_unit(u)
+    if req.params.get("patches"):
+        session.check_dataset(req, model, req.params["dataset"], req.params["patches"])
+
+
+def add_patches(session, req, model, tiles, nodes) -> None:
+    """`patches=K`: each node (anything with `.unit`) gets its dataset patch grid."""
+    k = req.params.get("patches")
+    for n in nodes if k else ():
+        n.patches = session.patch_grid(req, model, n.unit, k, tiles)
+
+
+class Units(Kind):
+    name = "units"
+    doc = "several units side by side"
+    example = "<< units conv1_4 conv1_65 >>"
+    arg, positional, nmin, nmax = "units", "unit", 1, 16
+    keys = keys(patches=PATCHES, dataset=DATASET)
+    template = "units"
+    result = UnitsFigure
+
+    def unit_refs(self, params: dict) -> list[str]:
+        return list(params["units"])
+
+    def check(self, session, req, model) -> None:
+        check_units(session, req, model, self.unit_refs(req.params))
+
+    def run(self, session, req, model, tiles) -> UnitsFigure:
+        from generator.vis.render.tiles import gradient_pngs
+
+        p = req.params
+        bp = session.state(req, req.images[0], p["rule"])
+        units = [model.parse_unit(u) for u in self.unit_refs(p)]
+        pngs = gradient_pngs(bp.unit_images(units), percentile_of(p))
+        fig = UnitsFigure(**figure_base(model, req), rule=p["rule"], units=[
+            UnitTile(unit=model.unit_name(layer, i), layer=layer.name, index=i,
+                     activation=bp.activation(layer, i), tile=tiles.add(png))
+            for (layer, i), png in zip(units, pngs)])
+        add_patches(session, req, model, tiles, fig.units)
+        return fig
+
+    def caption(self, fig: UnitsFigure) -> str:
+        names = ", ".join(f"`{u.unit}`" for u in fig.units)
+        return f"{names} ({fig.rule} backprop, model {fig.model}{on_image(fig)})."
+
+
+class Unit(Units):
+    name = "unit"
+    doc = "one unit's visualization on the image"
+    example = "<< unit conv1_4 >>"
+    arg, nmin, nmax = "unit", 1, 1
+
+    def request_params(self, values: dict) -> dict:
+        out = super().request_params(values)
+        out["units"] = [out.pop("unit")]    # the engine draws one unit as a list of one
+        return out
+
+
+def figure_base(model, req) -> dict:
+    """The fields every `Figure` carries, for `req` on `model`."""
+    from pathlib import Path
+
+    c, h, w = model.input_shape
+    name = req.model
+    label = Path(name.rsplit(":", 1)[0]).name if ".py:" in name else name
+    return {"model": label, "tile_w": w, "tile_h": h,
+            "image_name": Path(req.images[0]).name if req.images else ""}
+
+
+def on_image(fig: Figure) -> str:
+    return f" on {fig.image_name}" if fig.image_name else ""

@@ -59,6 +59,7 @@ def test_other_kinds_render():
     fig = _soup(render_figure("featuremaps", maps, base_url="/")).find("figure")
     assert len(fig.find_all("img")) == 3
     acts = {"model": "default", "rule": "guided", "unit": "conv1_7", "tile_w": 64, "tile_h": 64,
+            "image_name": "",
             "items": [{"image_name": "a.png", "activation": 2.0, "tile": "g.png",
                        "input_tile": "in.png"}]}
     fig = _soup(render_figure("maxacts", acts, base_url="/")).find("figure")

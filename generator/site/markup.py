@@ -16,7 +16,7 @@ from .kramdown import MARKER, parse_ial, rewrite_ials
 from .links import rewrite_links
 from .posts import Post
 from .slug import kramdown_id
-from .tex import MathContext, MathExtension
+from .tex import MathContext, MathExtension, katex, lift_display_math
 
 
 @dataclass
@@ -73,6 +73,7 @@ class MarkdownRenderer:
         self.config = config
         self.post_urls = post_urls
         self.ctx = MathContext()
+        self._site_preamble: str | None = None
         self.md = markdown.Markdown(
             output_format="html",
             extensions=[
@@ -89,12 +90,33 @@ class MarkdownRenderer:
             },
         )
 
+    def _macros(self, post: Post) -> str:
+        """The TeX preamble for `post`: site macros, then the post's `macros:` (checked once each)."""
+        from .errors import Pos
+        from .macros import check_macros, check_macros_tex, preamble
+
+        if self._site_preamble is None:
+            where = Pos(str(self.config.config_path), 1, 1) if self.config.config_path else None
+            check_macros_tex(self.config.macros, "site.toml [math] macros", where,
+                             lambda tex: katex(tex, False))
+            self._site_preamble = preamble(self.config.macros)
+        own = post.meta.get("macros")
+        if not own:
+            return self._site_preamble
+        own = check_macros(own, "front matter macros", Pos(post.shown, 1, 1))
+        check_macros_tex(own, "front matter macros", Pos(post.shown, 1, 1),
+                         lambda tex: katex(tex, False, self._site_preamble))
+        return self._site_preamble + preamble(own)
+
     def render(self, post: Post, text: str) -> Body:
         """Convert `text` (the post body with directives replaced by tokens)."""
+        from .equations import Numbering
+
         self.md.reset()
         self.ctx.source, self.ctx.path, self.ctx.line_offset = post.body, post.shown, post.body_line
-        html = self.md.convert(rewrite_ials(text))
-        html = kramdown_cleanup(html)
+        self.ctx.start(self._macros(post), Numbering(post.digest[:12]), post.digest[:12])
+        html = self.ctx.finish(self.md.convert(rewrite_ials(text)))
+        html = lift_display_math(kramdown_cleanup(html))
         html, assets = rewrite_links(html, post, self.config, self.post_urls)
         toc = getattr(self.md, "toc", "")
         return Body(html, toc if "<li>" in toc else "", assets)

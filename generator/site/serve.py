@@ -7,6 +7,7 @@ files on disk (and the published site) never contain it.
 from __future__ import annotations
 
 import http.server
+import re
 import sys
 import threading
 from functools import partial
@@ -47,6 +48,26 @@ class Reloads:
             return self.version
 
 
+LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def host_status(host: str | None, bound: str, port: int) -> int:
+    """200 when a Host header names localhost (127.0.0.1, ::1, [::1]) or the bound
+    address, with no port or the served one; 400 when it is missing or malformed,
+    421 (misdirected) for any other host."""
+    if not host:
+        return 400
+    host = host.strip().lower()
+    m = re.fullmatch(r"\[([0-9a-f:.]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?|([0-9a-f:]*:[0-9a-f:]*)", host)
+    if not m:
+        return 400
+    name = m.group(1) or m.group(3) or m.group(5)
+    given = m.group(2) or m.group(4)
+    if given is not None and int(given) != port:
+        return 421
+    return 200 if name in LOCAL_NAMES | {bound.lower()} else 421
+
+
 class PreviewHandler(http.server.SimpleHTTPRequestHandler):
     """Static files under `base_url`, the reload stream, and script injection."""
 
@@ -66,7 +87,21 @@ class PreviewHandler(http.server.SimpleHTTPRequestHandler):
             path = "/__outside_base_url__"
         return super().translate_path(path)
 
+    def _host_ok(self) -> bool:
+        """Answer only requests addressed to this machine by name or to the bound address:
+        a page elsewhere cannot reach the preview through DNS rebinding."""
+        status = host_status(self.headers.get("Host"), *self.server.server_address[:2])
+        if status != 200:
+            self.send_error(status, "Host header must name localhost or the bound address")
+        return status == 200
+
+    def do_HEAD(self):
+        if self._host_ok():
+            super().do_HEAD()
+
     def do_GET(self):
+        if not self._host_ok():
+            return
         if self.path == RELOAD_PATH:
             return self._events()
         if self.path in ("/", "") and self.base_url != "/":

@@ -63,9 +63,9 @@ def test_clean_removes_output_and_cache(tmp_path):
     assert (site / "posts" / "2024-05-01-hello.md").is_file()
 
 
-def _get(port, path):
+def _get(port, path, host=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", path)
+    conn.request("GET", path, headers={"Host": host} if host else {})
     resp = conn.getresponse()
     return resp.status, resp.read().decode()
 
@@ -88,6 +88,9 @@ def test_serve_rebuilds_on_change_and_reloads_the_page(tmp_path):
         on_disk = (site / "_site" / "hello" / "index.html").read_text()
         assert "EventSource" not in on_disk  # live reload exists only in served pages
         assert _get(port, "/b/nowhere/")[0] == 404
+        # DNS rebinding: a page from elsewhere that resolves its name to 127.0.0.1 is refused
+        assert _get(port, "/b/hello/", host=f"evil.example:{port}")[0] == 421
+        assert _get(port, "/b/hello/", host=f"localhost:{port}")[0] == 200
 
         events = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         events.request("GET", "/__featuretree_reload")
@@ -127,3 +130,16 @@ def test_url_makes_sitemap_and_feed_absolute_and_is_checked(tmp_path):
     assert bad.output.strip().splitlines() == [
         "error: --url 'me.github.io/repo' must be a scheme and host such as "
         "https://you.github.io (the path belongs in base_url)"]
+
+
+def test_preview_host_check():
+    """Only localhost names or the bound address, with no port or the served one."""
+    from generator.site.serve import host_status
+
+    for ok in ("localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST"):
+        assert host_status(ok, "127.0.0.1", 8000) == 200, ok
+    assert host_status("192.168.1.5:8000", "192.168.1.5", 8000) == 200
+    for bad in ("evil.example", "evil.example:8000", "localhost:9000", "127.0.0.1.evil.example"):
+        assert host_status(bad, "127.0.0.1", 8000) == 421, bad
+    for broken in (None, "", "a b:c:d]"):
+        assert host_status(broken, "127.0.0.1", 8000) == 400, broken

@@ -45,6 +45,7 @@ from torch import nn
 from generator.files import sha256_file
 
 from generator.vis.errors import EngineError, EngineWarning
+from generator.vis.core import usercode
 from generator.vis.core.rules import ReluRules, is_rule_relu_output
 
 TORCHVISION = ("alexnet", "vgg16", "resnet18")
@@ -171,6 +172,9 @@ def load_model(name: str, weights: str | None = None, layers: dict[str, str] | N
     described = describe_layers(module, layer_map, input_shape, device, name)
     if labels is None:
         labels = [str(i) for i in range(described[-1].size)]
+    elif len(labels) != described[-1].size:
+        raise EngineError(f"{name}: LABELS has {len(labels)} names but the last layer "
+                          f"{described[-1].name} has {described[-1].size} units")
     return Model(name=name, module=module, device=device, layers=described,
                  input_shape=tuple(input_shape), labels=list(labels),
                  weights_digest=digest, preprocess_fn=preprocess_fn)
@@ -254,7 +258,7 @@ def _probe_forward(module, input_shape, device, model_name):
             return module(x)
     except EngineError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise EngineError(
             f"{model_name}: forward of a {tuple(input_shape)} input failed "
             f"({type(exc).__name__}: {_first_line(exc)})") from None
@@ -370,6 +374,7 @@ def _default(weights):
 
 
 def _user(ref: str, weights):
+    """A `file.py:factory` model; the file's code runs guarded (see `usercode`)."""
     file, _, factory = ref.rpartition(":")
     path = Path(file)
     if not path.is_file():
@@ -378,23 +383,15 @@ def _user(ref: str, weights):
         f"featuretree_user_model_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}",
         path)
     source = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(source)
-    except Exception as exc:
-        raise EngineError(f"{file}: could not be imported ({type(exc).__name__}: "
-                          f"{_first_line(exc)})") from None
+    usercode.run_user(file, "importing it", spec.loader.exec_module, source)
     fn = getattr(source, factory, None)
     if not callable(fn):
         names = [n for n, v in vars(source).items() if callable(v) and not n.startswith("_")]
         raise EngineError(f"{file} has no factory {factory!r}; callables there: "
                           f"{', '.join(names) or 'none'}")
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            module = fn()
-    except Exception as exc:
-        raise EngineError(f"{ref}: the factory failed ({type(exc).__name__}: "
-                          f"{_first_line(exc)})") from None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = usercode.run_user(ref, "the factory", fn)
     if not isinstance(module, nn.Module):
         raise EngineError(f"{ref}: the factory returned {type(module).__name__}, not an "
                           f"nn.Module")
@@ -404,18 +401,22 @@ def _user(ref: str, weights):
     if weights is not None:
         digest = load_weights_file(module, weights, ref)
     else:
+        usercode.check_finite(module.state_dict(), f"{ref}: the factory's initial weights")
         digest = tensors_digest(module.state_dict())
-    input_shape = tuple(getattr(module, "input_shape", None)
-                        or getattr(source, "INPUT_SHAPE", (3, 224, 224)))
-    if len(input_shape) != 3:
-        raise EngineError(f"{file}: INPUT_SHAPE must be (C, H, W), got {input_shape}")
-    labels = getattr(source, "LABELS", None)
+    input_shape = usercode.input_shape(getattr(module, "input_shape", None)
+                                       or getattr(source, "INPUT_SHAPE", (3, 224, 224)), file)
+    labels = usercode.labels(getattr(source, "LABELS", None), file)
     preprocess = getattr(source, "preprocess", None)
+    c = input_shape[0]
     if preprocess is None:
-        c = input_shape[0]
-        mean = getattr(source, "MEAN", IMAGENET_MEAN if c == 3 else (0.5,) * c)
-        std = getattr(source, "STD", IMAGENET_STD if c == 3 else (0.5,) * c)
+        mean = usercode.norm_values(getattr(source, "MEAN", IMAGENET_MEAN if c == 3 else (0.5,) * c),
+                                    "MEAN", c, file)
+        std = usercode.norm_values(getattr(source, "STD", IMAGENET_STD if c == 3 else (0.5,) * c),
+                                   "STD", c, file)
         preprocess = Resize(input_shape, mean, std)
+    elif not callable(preprocess):
+        raise EngineError(f"{file}: preprocess must be a function preprocess(image) -> tensor")
+    preprocess = usercode.GuardedPreprocess(preprocess, file, input_shape)
     return module, None, input_shape, labels, digest, preprocess
 
 
@@ -501,10 +502,9 @@ def load_weights_file(module: nn.Module, weights, model_name: str) -> str:
     for key in state:
         if key not in expected:
             raise EngineError(f"{path} does not fit {model_name}: unexpected tensor {key}")
+    usercode.check_finite(state, str(path))
     module.load_state_dict(state, strict=True)
     return sha256_file(path)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+_first_line = usercode.first_line

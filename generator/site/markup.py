@@ -11,7 +11,9 @@ from markdown.extensions import Extension
 from markdown.extensions.toc import TocExtension
 from markdown.treeprocessors import Treeprocessor
 
+from .citations import CitationExtension, Citations
 from .config import SiteConfig
+from .crossrefs import CrossrefExtension, Crossrefs
 from .kramdown import MARKER, parse_ial, rewrite_ials
 from .links import rewrite_links
 from .posts import Post
@@ -26,6 +28,7 @@ class Body:
     html: str
     toc: str = ""
     assets: list[str] = field(default_factory=list)
+    figures: list[list] = field(default_factory=list)  # per directive: [number, anchor id]
 
 
 _P_FIGURE = re.compile(r"<p>\s*(<figure\b(?:(?!</?p[\s>]).)*?</figure>)\s*</p>", re.S)
@@ -73,6 +76,8 @@ class MarkdownRenderer:
         self.config = config
         self.post_urls = post_urls
         self.ctx = MathContext()
+        self.refs = Crossrefs()
+        self.cites = Citations(config)
         self._site_preamble: str | None = None
         self.md = markdown.Markdown(
             output_format="html",
@@ -82,6 +87,7 @@ class MarkdownRenderer:
                              permalink_title="Link to this section"),
                 "pymdownx.superfences", "pymdownx.highlight",
                 MathExtension(self.ctx), BlockIalExtension(),
+                CitationExtension(self.cites), CrossrefExtension(self.refs),
             ],
             extension_configs={
                 "footnotes": {"BACKLINK_TITLE": "Back to the text"},
@@ -115,8 +121,12 @@ class MarkdownRenderer:
         self.md.reset()
         self.ctx.source, self.ctx.path, self.ctx.line_offset = post.body, post.shown, post.body_line
         self.ctx.start(self._macros(post), Numbering(post.digest[:12]), post.digest[:12])
+        self.refs.start(post, post.digest[:12])
+        self.cites.start(post, post.digest[:12])
         html = self.ctx.finish(self.md.convert(rewrite_ials(text)))
         html = lift_display_math(kramdown_cleanup(html))
+        html, figures = self.refs.finish(html, self.ctx.numbering.labels)
+        html = self.cites.finish(html)
         html, assets = rewrite_links(html, post, self.config, self.post_urls)
         toc = getattr(self.md, "toc", "")
-        return Body(html, toc if "<li>" in toc else "", assets)
+        return Body(html, toc if "<li>" in toc else "", assets, figures)

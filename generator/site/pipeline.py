@@ -146,8 +146,10 @@ class _Bodies:
         self._memo: dict[str, dict] = {}
 
     def key(self, post: Post) -> str:
+        from .citations import bib_key
+
         return _h("body", code_digest(), post.digest, self.config.digest, self.urls_key,
-                  str(post.source))
+                  str(post.source), bib_key(post, self.config))
 
     def get(self, post: Post) -> dict:
         key = self.key(post)
@@ -156,7 +158,7 @@ class _Bodies:
         path = self.dir / f"{key}.json"
         try:
             body = json.loads(path.read_text())
-            if all((self.config.site_dir / a).is_file() for a in body["assets"]):
+            if all((self.config.site_dir / a).is_file() for a in body["assets"]) and "figures" in body:
                 self._memo[key] = body
                 return body
         except (OSError, ValueError, KeyError, TypeError):
@@ -166,7 +168,8 @@ class _Bodies:
 
             self._renderer = MarkdownRenderer(self.config, self.post_urls)
         rendered = self._renderer.render(post, tokenized_body(post))
-        body = {"html": rendered.html, "toc": rendered.toc, "assets": rendered.assets}
+        body = {"html": rendered.html, "toc": rendered.toc, "assets": rendered.assets,
+                "figures": rendered.figures}
         write_atomic(path, json.dumps(body).encode())
         self._memo[key] = body
         return body
@@ -216,7 +219,11 @@ class _Pages:
 
 
 def _post_html(post: Post, bodies: _Bodies, figures: list[str]) -> str:
-    return splice_figures(bodies.get(post)["html"], [_token(post, j) for j in range(len(figures))], figures)
+    from .crossrefs import label_figure
+
+    body = bodies.get(post)
+    figures = [label_figure(f, *n) for f, n in zip(figures, body["figures"])]
+    return splice_figures(body["html"], [_token(post, j) for j in range(len(figures))], figures)
 
 
 def _write_posts(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_html: dict,

@@ -113,3 +113,13 @@ class CodeRegions:
                     break
                 close = c.end()
             pos = c.end() if c else m.end()
+
+
+def first_outside_code(text: str, pattern) -> int:
+    """Offset of the first match of `pattern` (a compiled regex) outside code, or -1:
+    where an error about a reference or citation points."""
+    code = CodeRegions(text)
+    for m in pattern.finditer(text):
+        if m.start() not in code:
+            return m.start()
+    return -1

@@ -51,7 +51,7 @@ def test_validate_types_defaults_and_sorted_keys():
     assert validate(u)["unit"] == "layer4.1:17" and validate(u)["size"] == "60%"
     assert validate(us)["units"] == ["conv1_4", "conv1_65"]
     assert validate(find_directives("<< predictions >>", "p")[0]) == {
-        "caption": None, "image": None, "k": 5, "model": None, "size": None}
+        "caption": None, "id": None, "image": None, "k": 5, "model": None, "size": None}
     assert validate(find_directives("<< patches conv2_69 >>", "p")[0])["k"] == 16
 
 

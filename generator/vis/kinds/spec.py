@@ -56,8 +56,10 @@ PATCHES = Key("int", 0, 0, 64, doc="dataset patch grid of K examples under each 
 DATASET = Key("name", doc="dataset to mine (default: site's; the default model's shipped "
                           "sample)", role="input")
 
+ID = Key("name", doc="figure id for references: id=fig-tree, then @fig-tree in prose", role="show")
+
 COMMON = {"image": IMAGE, "model": MODEL, "rule": RULE, "caption": CAPTION, "size": SIZE,
-          "norm": NORM}
+          "norm": NORM, "id": ID}
 
 
 def keys(*drop: str, **extra: Key) -> dict[str, Key]:

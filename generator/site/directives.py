@@ -288,7 +288,12 @@ def _at(d: Directive, t: _Token | None) -> Pos:
 
 
 def _check_positional(d: Directive, spec: DirectiveSpec, t: _Token) -> str:
-    if spec.positional == "unit":
+    if spec.positional == "target":
+        if not (_UNIT.match(t.value) or _LAYER.match(t.value)):
+            raise DirectiveError(
+                f"'{t.value}' is neither a unit reference (conv5_243, layer4.1:17) nor a "
+                f"layer name (conv5)", _at(d, t))
+    elif spec.positional == "unit":
         if not _UNIT.match(t.value):
             raise DirectiveError(
                 f"'{t.value}' is not a unit reference; write LAYER_INDEX or LAYER:INDEX "
@@ -308,6 +313,17 @@ def _convert(d: Directive, t: _Token, key: Key):
         if not key.lo <= n <= key.hi:
             raise DirectiveError(f"{t.key}={n} is out of range; valid: {rng}", _at(d, t))
         return n
+    if kind == "float":
+        rng = f"{key.lo}..{key.hi}"
+        try:
+            x = float(v)
+        except ValueError:
+            x = None
+        if x is None or x != x:
+            raise DirectiveError(f"{t.key} must be a number in {rng}, got '{v}'", _at(d, t))
+        if not key.lo <= x <= key.hi:
+            raise DirectiveError(f"{t.key}={v} is out of range; valid: {rng}", _at(d, t))
+        return x
     if kind == "choice":
         if v not in key.choices:
             raise DirectiveError(f"{t.key}='{v}' is not valid{_hint(v, key.choices)}; "
@@ -399,6 +415,8 @@ def check_defaults(values, where: str, pos_of) -> dict:
 def _what(key: Key) -> str:
     if key.kind == "int":
         return f"an integer in {key.lo}..{key.hi}"
+    if key.kind == "float":
+        return f"a number in {key.lo}..{key.hi}"
     if key.kind == "choice":
         return "one of " + " | ".join(key.choices)
     if key.kind in ("units", "files"):
@@ -418,7 +436,7 @@ def spec_table_markdown() -> str:
                 bits.append("required")
             elif k.default not in (None, [], ()):
                 bits.append(f"default {k.default}")
-            if k.kind == "int":
+            if k.kind in ("int", "float"):
                 bits.append(f"{k.lo}..{k.hi}")
             if k.kind == "choice":
                 bits.append("|".join(k.choices))

@@ -206,7 +206,8 @@ def compute(requests: list[FigureRequest], device=None,
             progress: Callable[[int], None] | None = None,
             on_result: Callable[[int, FigureResult], None] | None = None,
             on_warning: Callable[[object, str], None] | None = None,
-            index_dir: Path | None = None, verbose: bool = False) -> list[FigureResult]:
+            index_dir: Path | None = None, verbose: bool = False,
+            on_steps: Callable[[int, int], None] | None = None) -> list[FigureResult]:
     """Compute figures; each (model, image, rule) is forwarded once.
 
     Every request is checked first (models load, images decode, units and layers exist),
@@ -216,13 +217,15 @@ def compute(requests: list[FigureRequest], device=None,
     so the caller can cache it even if a later one fails; `on_warning(ref, message)`
     receives the engine's warnings (e.g. a model with random weights). Patch grids mine
     their dataset once per (model, dataset) into `index_dir` (reused when cached).
+    `on_steps(done, total)` follows optimization steps (feature visualization, DeepDream):
+    the pictures every figure wants on a model are optimized in one batch.
     """
     import warnings
 
     from generator.vis.errors import EngineError, EngineWarning
     from generator.vis.kinds.session import Session, Tiles
 
-    session = Session(device, index_dir, verbose)
+    session = Session(device, index_dir, verbose, on_steps)
     results: list[FigureResult | None] = [None] * len(requests)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EngineWarning)

@@ -104,5 +104,6 @@ def test_spec_table_covers_every_directive():
     table = spec_table_markdown()
     for name, spec in SPECS.items():
         assert f"`{spec.example}`" in table
-    assert {"unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts", "patches"} == set(SPECS)
+    assert {"unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts", "patches",
+            "optimize", "dream"} == set(SPECS)
     assert isinstance(find_directives("<< unit a_1 >>", "p")[0], Directive)

@@ -98,7 +98,8 @@ class FigureStage:
                 self.warnings.append(message)
             try:
                 api.compute([p.request for p in plans], on_result=store, on_warning=warn,
-                            index_dir=self.cache_dir / "index", verbose=not self.quiet)
+                            index_dir=self.cache_dir / "index", verbose=not self.quiet,
+                            on_steps=bar.steps)
             except api.RequestError as e:
                 raise _directive_error(by_ref[e.ref], e.message) from None
 
@@ -189,14 +190,14 @@ class _Progress:
     """A rich progress bar over figures (done/total, ETA), or nothing when quiet."""
 
     def __init__(self, total: int, quiet: bool):
-        self.total, self.quiet, self._bar = total, quiet, None
+        self.total, self.quiet, self._bar, self._steps = total, quiet, None, None
 
     def __enter__(self):
         if not self.quiet:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
             from rich.console import Console
-            self._bar = Progress(TextColumn("figures"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                                  console=Console(stderr=True), transient=True)
             self._bar.__enter__()
@@ -206,6 +207,14 @@ class _Progress:
     def advance(self) -> None:
         if self._bar is not None:
             self._bar.advance(self._task)
+
+    def steps(self, done: int, total: int) -> None:
+        """Optimization steps (feature visualization, DeepDream), as a second bar."""
+        if self._bar is None:
+            return
+        if self._steps is None:
+            self._steps = self._bar.add_task("optimizing", total=total)
+        self._bar.update(self._steps, completed=done, total=total)
 
     def __exit__(self, *exc):
         if self._bar is not None:

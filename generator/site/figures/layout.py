@@ -13,6 +13,7 @@ GAP = 14.0        # horizontal space between tiles
 LABEL = 20.0      # band above each tile holding its unit label
 ROW_GAP = 44.0    # vertical space between rows, where the lines run
 BAND_GAP = 6.0    # space between a tile and the patch grids under it
+PAIR_GAP = 4.0    # optimize=1: space between a unit's image and its optimized picture
 
 
 @dataclass
@@ -64,15 +65,16 @@ def _rows(root) -> list[list[tuple]]:
 
 
 def tree_layout(root, aspect: float = 1.0, band_w: float = 0.0,
-                band_h: float = 0.0) -> TreeLayout:
+                band_h: float = 0.0, pair: bool = False) -> TreeLayout:
     """Place a tree (nodes with `.children` and `.weight`, e.g. the engine's `TreeNode`):
     one centred row per depth, lines from each parent to its children.
 
     `aspect` is tile height / width (the model input's shape); `band_w` x `band_h` is
-    the size of the patch grids shown under every tile (0: none). Lines leave a parent
+    the size of the patch grids shown under every tile (0: none); `pair` puts a second
+    tile (the optimized picture) beside each one, the line meeting the pair's middle. Lines leave a parent
     at the bottom of its block and enter a child at the top of its label.
     """
-    tile_w, tile_h = TILE, TILE * aspect
+    tile_w, tile_h = (2 * TILE + PAIR_GAP if pair else TILE), TILE * aspect
     rows = _rows(root)
     cols = max(len(r) for r in rows)
     col_w = max(tile_w, band_w)

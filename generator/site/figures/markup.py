@@ -67,8 +67,9 @@ def _band(nodes) -> tuple[float, float]:
 def _tree_context(fig, url) -> dict:
     """Positions of a hierarchy's tiles and edges (percentages of the figure's box)."""
     band_w, band_h = _band(list(fig.tree.walk()))
+    pair = fig.tree.picture is not None
     lay = tree_layout(fig.tree, aspect=fig.tile_h / max(fig.tile_w, 1),
-                      band_w=band_w, band_h=band_h)
+                      band_w=band_w, band_h=band_h, pair=pair)
     W, H = lay.width, lay.height
     nodes = []
     for p in lay.nodes:
@@ -78,6 +79,7 @@ def _tree_context(fig, url) -> dict:
             "activation": n.activation, "weight": n.weight,
             "parent": p.parent.node.unit if p.parent else None, "path": n.path,
             "src": url(n.tile), "followed": bool(n.children), "patches": n.patches,
+            "picture": n.picture,
             "left": 100 * p.x / W, "top": 100 * p.y / H,
             "width": 100 * lay.col_w / W, "height": 100 * lay.row_h / H,
         })
@@ -86,7 +88,7 @@ def _tree_context(fig, url) -> dict:
               "child": e.child.node.unit} for e in lay.edges]
     label_cqw = 100 * LABEL * 0.62 / W
     return {"nodes": nodes, "edges": edges, "W": W, "H": H, "label_cqw": label_cqw,
-            "cols": max(len(r) for r in lay.rows), "head_pct": 100 * TILE / lay.col_w,
+            "cols": max(len(r) for r in lay.rows), "head_pct": 100 * lay.tile_w / lay.col_w,
             "band_gap_pct": 100 * BAND_GAP / lay.col_w,
             "band_col_gap_pct": 100 * BAND_GAP / band_w if band_w else 0}
 

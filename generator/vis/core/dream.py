@@ -30,7 +30,7 @@ class Dream:
     history: list[float] = field(default_factory=list)
 
 
-def _dream_target(model: Model, target: str):
+def dream_target(model: Model, target: str):
     """(layer, channel or None, canonical name) for a unit or a layer name."""
     text = str(target).strip()
     if text in model.layer_names:
@@ -68,7 +68,7 @@ def dream(model: Model, x: torch.Tensor, target: str, octaves: int = 3, steps: i
         raise EngineError(f"octaves must be an integer in 1..8, got {octaves!r}")
     if not octave_scale >= 1.0:
         raise EngineError(f"octave_scale must be >= 1, got {octave_scale!r}")
-    layer, channel, name = _dream_target(model, target)
+    layer, channel, name = dream_target(model, target)
     x = torch.as_tensor(x, dtype=torch.float32)
     if tuple(x.shape) != tuple(model.input_shape):
         raise EngineError(f"input has shape {tuple(x.shape)}; {model.name} takes "

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from generator.vis.kinds.pictures import Picture
 from generator.vis.kinds.results import Figure, PatchGrid
 from generator.vis.kinds.session import percentile_of
-from generator.vis.kinds.spec import DATASET, PATCHES, Key, Kind, keys
-from generator.vis.kinds.units import add_patches, check_units, figure_base, on_image
+from generator.vis.kinds.spec import DATASET, FEATUREVIS, PATCHES, Key, Kind, keys
+from generator.vis.kinds.units import (OPTIMIZE, add_patches, add_pictures, check_units,
+                                       want_pictures,
+                                       figure_base, on_image, optimized_phrase,
+                                       optimizing_params)
 
 # Tiles an explorable hierarchy may precompute when `explore_budget=` is not given.
 # Measured: a tile of the default model (1x64x64) is ~2 kB as PNG, so 300 tiles plus the
@@ -36,6 +40,7 @@ class TreeNode:
     children: list[TreeNode]
     stop: str | None = None             # an explored leaf: why it has no children
     patches: PatchGrid | None = None
+    picture: Picture | None = None      # optimize=1 (static tree only)
 
     def walk(self):
         yield self
@@ -58,6 +63,7 @@ class HierarchyFigure(Figure):
     rule: str
     tree: TreeNode
     explore: Explored | None = None
+    optimized: str | None = None
 
 
 class Hierarchy(Kind):
@@ -69,7 +75,7 @@ class Hierarchy(Kind):
         depth=Key("int", 2, 0, 8, doc="levels below the root"),
         children=Key("int", 5, 1, 16, doc="children shown per node (top-k by edge weight)"),
         path=Key("units", [], doc="comma list of units to follow down, one per level"),
-        patches=PATCHES, dataset=DATASET,
+        patches=PATCHES, dataset=DATASET, optimize=OPTIMIZE, **FEATUREVIS,
         explore=Key("int", 0, 0, 8, doc="extra levels precomputed for the reader", unset=0),
         explore_budget=Key("int", None, 1, 100000, unset=None,
                            doc=f"most tiles precomputed for exploring (default {EXPLORE_BUDGET}, "
@@ -86,7 +92,7 @@ class Hierarchy(Kind):
         return None
 
     def request_params(self, values: dict) -> dict:
-        out = super().request_params(values)
+        out = optimizing_params(self, values)
         if "explore" not in out:            # a budget means nothing without exploring
             out.pop("explore_budget", None)
         return out
@@ -97,6 +103,7 @@ class Hierarchy(Kind):
         p = req.params
         tree_start(model, p["root"], p["depth"], p["children"], p.get("path") or ())
         check_units(session, req, model, [p["root"], *(p.get("path") or ())])
+        want_pictures(session, req, model, [p["root"], *(p.get("path") or ())])
 
     def run(self, session, req, model, tiles) -> HierarchyFigure:
         import torch
@@ -126,11 +133,13 @@ class Hierarchy(Kind):
                                    depth=explored.depth, size=len(nodes),
                                    tree=_tree(explored.root, names, explored.stops))
         add_patches(session, req, model, tiles, list(fig.tree.walk()))
+        fig.optimized = add_pictures(session, req, model, tiles, list(fig.tree.walk()))
         return fig
 
     def caption(self, fig: HierarchyFigure) -> str:
         return (f"Units under `{fig.tree.unit}` ({fig.rule} backprop, model "
-                f"{fig.model}{on_image(fig)}); hover a line for its edge weight.")
+                f"{fig.model}{on_image(fig)}){optimized_phrase(fig.optimized)}; hover a "
+                "line for its edge weight.")
 
 
 def _tree(node, names: dict, stops: dict | None = None) -> TreeNode:

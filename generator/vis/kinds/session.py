@@ -33,8 +33,11 @@ class Session:
 
     STATES = 4                      # forward states kept (each holds every layer's maps)
 
-    def __init__(self, device=None, index_dir=None, verbose: bool = False):
+    def __init__(self, device=None, index_dir=None, verbose: bool = False, on_steps=None):
+        from generator.vis.kinds.pictures import Pictures
+
         self.device = device
+        self.pictures = Pictures(on_steps)   # optimized pictures, batched per model
         self.index_dir = Path(index_dir) if index_dir is not None else Path(".cache/index")
         self.verbose = verbose
         self.models: dict = {}      # (name, weights, layers) -> Model

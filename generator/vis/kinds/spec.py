@@ -56,6 +56,21 @@ PATCHES = Key("int", 0, 0, 64, doc="dataset patch grid of K examples under each 
 DATASET = Key("name", doc="dataset to mine (default: site's; the default model's shipped "
                           "sample)", role="input")
 
+# Feature visualization (`optimize`, and `optimize=1` on unit figures): one set of keys,
+# so `[figures] steps = 64` holds for every figure that optimizes.
+FEATUREVIS = {
+    "objective": Key("choice", "channel", choices=("channel", "neuron"),
+                     doc="channel: the mean of the unit's map; neuron: its centre (fc units: the unit)"),
+    "steps": Key("int", 128, 1, 4096, doc="optimization steps (Adam)"),
+    "lr": Key("float", 0.05, 0.0001, 10.0, doc="learning rate"),
+    "seed": Key("int", 0, 0, 2**31 - 1, doc="random seed (same seed, same picture)"),
+    "param": Key("choice", "fft", choices=("fft", "pixel"),
+                 doc="image parametrization: fft (decorrelated colour, Fourier space) or pixel"),
+    "transforms": Key("choice", "on", choices=("on", "off"),
+                      doc="random pad, jitter, scale and rotation each step"),
+    "resolution": Key("int", None, 8, 512, doc="picture side in px (default: the model's input)"),
+}
+
 ID = Key("name", doc="figure id for references: id=fig-tree, then @fig-tree in prose", role="show")
 
 COMMON = {"image": IMAGE, "model": MODEL, "rule": RULE, "caption": CAPTION, "size": SIZE,

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from generator.vis.kinds.pictures import Picture, Settings, picture
 from generator.vis.kinds.results import Figure, PatchGrid
 from generator.vis.kinds.session import percentile_of
-from generator.vis.kinds.spec import DATASET, PATCHES, Kind, keys
+from generator.vis.kinds.spec import DATASET, FEATUREVIS, PATCHES, Key, Kind, keys
+
+OPTIMIZE = Key("int", 0, 0, 1, unset=0,
+               doc="1: beside each unit's image, the picture optimized to drive it up "
+                   "(the optimize keys apply)")
 
 
 @dataclass(kw_only=True)
@@ -17,12 +22,14 @@ class UnitTile:
     activation: float
     tile: str
     patches: PatchGrid | None = None
+    picture: Picture | None = None
 
 
 @dataclass(kw_only=True)
 class UnitsFigure(Figure):
     rule: str
     units: list[UnitTile]
+    optimized: str | None = None    # how the pictures were made, with `optimize=1`
 
 
 def check_units(session, req, model, units) -> None:
@@ -37,6 +44,39 @@ def check_units(session, req, model, units) -> None:
         session.check_dataset(req, model, req.params["dataset"], req.params["patches"])
 
 
+def optimizing_params(kind: Kind, values: dict) -> dict:
+    """A unit figure's request: the optimize keys only when `optimize=1`, so a figure
+    without pictures keeps its cache key."""
+    out = Kind.request_params(kind, values)
+    if not out.get("optimize"):
+        for name in FEATUREVIS:
+            out.pop(name, None)
+    return out
+
+
+def want_pictures(session, req, model, units) -> None:
+    """`optimize=1`: tell the session which pictures this figure will read, so the
+    build optimizes them in one batch with every other figure's."""
+    if req.params.get("optimize"):
+        settings = Settings.of(req.params)
+        settings.check(model)
+        names = [model.unit_name(*model.parse_unit(u)) for u in units]
+        session.pictures.want(session.model_key(req), settings, names)
+
+
+def add_pictures(session, req, model, tiles, nodes) -> str | None:
+    """`optimize=1`: each node (anything with `.unit`) gets its optimized picture; the
+    settings as a phrase for the caption."""
+    if not req.params.get("optimize"):
+        return None
+    settings, key = Settings.of(req.params), session.model_key(req)
+    names = [n.unit for n in nodes]
+    session.pictures.want(key, settings, names)
+    for n in nodes:
+        n.picture = picture(session.pictures.get(key, model, settings, n.unit)[0], tiles)
+    return f"{settings.objective} objective, {settings.steps} steps, seed {settings.seed}"
+
+
 def add_patches(session, req, model, tiles, nodes) -> None:
     """`patches=K`: each node (anything with `.unit`) gets its dataset patch grid."""
     k = req.params.get("patches")
@@ -49,15 +89,19 @@ class Units(Kind):
     doc = "several units side by side"
     example = "<< units conv1_4 conv1_65 >>"
     arg, positional, nmin, nmax = "units", "unit", 1, 16
-    keys = keys(patches=PATCHES, dataset=DATASET)
+    keys = keys(patches=PATCHES, dataset=DATASET, optimize=OPTIMIZE, **FEATUREVIS)
     template = "units"
     result = UnitsFigure
 
     def unit_refs(self, params: dict) -> list[str]:
         return list(params["units"])
 
+    def request_params(self, values: dict) -> dict:
+        return optimizing_params(self, values)
+
     def check(self, session, req, model) -> None:
         check_units(session, req, model, self.unit_refs(req.params))
+        want_pictures(session, req, model, self.unit_refs(req.params))
 
     def run(self, session, req, model, tiles) -> UnitsFigure:
         from generator.vis.render.tiles import gradient_pngs
@@ -71,11 +115,17 @@ class Units(Kind):
                      activation=bp.activation(layer, i), tile=tiles.add(png))
             for (layer, i), png in zip(units, pngs)])
         add_patches(session, req, model, tiles, fig.units)
+        fig.optimized = add_pictures(session, req, model, tiles, fig.units)
         return fig
 
     def caption(self, fig: UnitsFigure) -> str:
         names = ", ".join(f"`{u.unit}`" for u in fig.units)
-        return f"{names} ({fig.rule} backprop, model {fig.model}{on_image(fig)})."
+        return (f"{names} ({fig.rule} backprop, model {fig.model}{on_image(fig)})"
+                f"{optimized_phrase(fig.optimized)}.")
+
+
+def optimized_phrase(how: str | None) -> str:
+    return f"; beside each, the picture optimized to drive it up ({how})" if how else ""
 
 
 class Unit(Units):
@@ -85,7 +135,7 @@ class Unit(Units):
     arg, nmin, nmax = "unit", 1, 1
 
     def request_params(self, values: dict) -> dict:
-        out = super().request_params(values)
+        out = optimizing_params(self, values)
         out["units"] = [out.pop("unit")]    # the engine draws one unit as a list of one
         return out
 

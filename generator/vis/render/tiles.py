@@ -54,3 +54,18 @@ def compose(patches, cols: int, rows: int, gap: int = 2) -> Image.Image:
         r, c = divmod(i, cols)
         grid[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = p
     return Image.fromarray(grid)
+
+
+def picture_png(image) -> bytes:
+    """A picture in [0, 1] (C, H, W) as it is, no stretching: an optimized or dreamed image."""
+    a = image.detach().cpu().double().clamp(0, 1).numpy()
+    px = np.rint(255 * a).astype(np.uint8).transpose(1, 2, 0)
+    return png(Image.fromarray(px[:, :, 0] if px.shape[2] == 1 else px))
+
+
+def change_png(change) -> bytes:
+    """Where an image changed (H, W, >= 0) as a gray map: black unchanged, white the most."""
+    a = change.detach().cpu().double().numpy()
+    top = a.max()
+    v = a / top if top > 0 else np.zeros_like(a)
+    return png(Image.fromarray(np.rint(255 * v).astype(np.uint8)))

@@ -33,6 +33,7 @@ import torch
 from generator.vis.errors import EngineError
 from generator.vis.core.models import Layer, Model
 from generator.vis.core.rules import ReluRules, apply_rule, check_rule
+from generator.vis.core.taps import hook_output
 
 METHODS = ("auto", "autograd", "chain")
 
@@ -146,13 +147,12 @@ class AutogradState:
         self.model = model
         self.rule = rule
         self.x = x.unsqueeze(0).requires_grad_(True)
-        modules = dict(model.module.named_modules())
         captured: dict[str, tuple[torch.Tensor, int]] = {}
         handles = []
         for layer in model.layers:
             def hook(mod, args, out, name=layer.name):
                 captured[name] = (out, out._version)
-            handles.append(modules[layer.path].register_forward_hook(hook))
+            handles.append(hook_output(model.module, layer.path, hook))
         try:
             with torch.enable_grad(), ReluRules(rule):
                 out = model.module(self.x)

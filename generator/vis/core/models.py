@@ -15,10 +15,13 @@ Names:
 * `default`: the embedded Fashion-MNIST network (`generator.vis.default.model`), named by
   the automatic rule below (`conv1`..`conv5`, `fc6`..`fc8`).
 * `path/to/file.py:factory`: `factory()` returns an `nn.Module`. Layers come from the
-  `layers` argument `{name: module_path}` (the output of that module is h_L), or are
-  derived automatically: in forward order, every ReLU module that directly follows a
-  Conv2d or Linear (BatchNorm allowed between) is `convN` / `fcN` (N counts the Conv2d and
-  Linear modules), and the last Linear, if no ReLU follows it, is `fcN`: its logits. The
+  `layers` argument `{name: module_path}` (the output of that module is h_L; a value
+  `relu(MODULE_PATH)` is the output of the functional ReLU applied to that module's
+  output, see `taps`), or are derived automatically: in forward order, every ReLU -- an
+  `nn.ReLU` module or an `F.relu` / `torch.relu` / `Tensor.relu` call, in place or not --
+  that directly follows a Conv2d or Linear (BatchNorm allowed between) is `convN` / `fcN`
+  (N counts the Conv2d and Linear modules), and the last Linear, if no ReLU follows it, is
+  `fcN`: its logits. Every named layer but the last must be a ReLU output. The
   file may define `INPUT_SHAPE` (C, H, W) (or the module an `input_shape` attribute),
   `MEAN`, `STD`, `LABELS` and `preprocess(image)`; otherwise the input is 3x224x224 with
   ImageNet normalization.
@@ -41,11 +44,12 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from generator.files import sha256_file
 
 from generator.vis.errors import EngineError, EngineWarning
-from generator.vis.core import usercode
+from generator.vis.core import taps, usercode
 from generator.vis.core.rules import ReluRules, is_rule_relu_output
 
 TORCHVISION = ("alexnet", "vgg16", "resnet18")
@@ -205,13 +209,23 @@ def resnet_layers() -> dict[str, str]:
 
 
 def derive_layers(module: nn.Module, input_shape, device, model_name: str) -> dict[str, str]:
-    """The automatic rule: ReLU modules after Conv2d/Linear -> convN/fcN, last Linear -> logits."""
-    calls = _leaf_calls(module, input_shape, device, model_name)
+    """The automatic rule: ReLUs after Conv2d/Linear -> convN/fcN, last Linear -> logits.
+
+    A ReLU is an `nn.ReLU` module or a functional call (`F.relu`, `torch.relu`,
+    `Tensor.relu`, in place or not) applied to the output of the Conv2d/Linear or of a
+    BatchNorm/Identity right after it; a functional one is named `relu(MODULE_PATH)`.
+    """
+    events = _forward_events(module, input_shape, device, model_name)
     counts: dict[str, int] = {}
-    for path, _ in calls:
+    for path, _, _ in events:
         counts[path] = counts.get(path, 0) + 1
-    out, n, affine = {}, 0, None
-    for path, m in calls:
+    out, n, affine, last_out, last_path = {}, 0, None, None, None
+    for path, m, tensor in events:
+        if m is None:  # a functional ReLU call; `tensor` is its input
+            if affine is not None and tensor is last_out:
+                out[f"{affine}{n}"] = taps.functional(last_path)
+            affine = None
+            continue
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             n += 1
             affine = "conv" if isinstance(m, nn.Conv2d) else "fc"
@@ -223,38 +237,63 @@ def derive_layers(module: nn.Module, input_shape, device, model_name: str) -> di
                     f"{{name: module_path}}")
             out[f"{affine}{n}"] = path
             affine = None
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.Identity)):
-            continue
-        else:
+        elif not isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.Identity)):
             affine = None
+        last_out, last_path = tensor, path
     if not out:
         raise EngineError(
-            f"{model_name}: no ReLU module follows a Conv2d or Linear, so layer names cannot "
+            f"{model_name}: no ReLU follows a Conv2d or Linear, so layer names cannot "
             f"be derived; give a layer map {{name: module_path}}")
-    last_linear = [p for p, m in calls if isinstance(m, nn.Linear)]
-    if last_linear and calls[-1][0] == last_linear[-1]:
+    modules = [(p, m) for p, m, _ in events if m is not None]
+    last_linear = [p for p, m in modules if isinstance(m, nn.Linear)]
+    if last_linear and events[-1][0] == last_linear[-1]:
         out[f"fc{n}"] = last_linear[-1]
     return out
 
 
-def _leaf_calls(module, input_shape, device, model_name):
-    calls, handles = [], []
+class _ReluCalls(TorchFunctionMode):
+    """Records ReLU calls made outside leaf modules (an nn.ReLU's own call is the module)."""
+
+    def __init__(self, events: list):
+        super().__init__()
+        self.events = events
+        self.depth = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        x = taps.relu_input(func, args, kwargs) if self.depth == 0 else None
+        if x is not None:
+            self.events.append(("", None, x))
+        return func(*args, **(kwargs or {}))
+
+
+def _forward_events(module, input_shape, device, model_name):
+    """(path, leaf module, output) per leaf call and ('', None, input) per functional
+    ReLU, in forward order."""
+    events: list = []
+    mode = _ReluCalls(events)
+    handles = []
+
+    def pre(mod, args):
+        mode.depth += 1
+
     for path, m in module.named_modules():
         if path and not list(m.children()):
-            handles.append(m.register_forward_hook(
-                lambda mod, args, out, path=path: calls.append((path, mod))))
+            def post(mod, args, out, path=path):
+                mode.depth -= 1
+                events.append((path, mod, out))
+            handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
     try:
-        _probe_forward(module, input_shape, device, model_name)
+        _probe_forward(module, input_shape, device, model_name, mode)
     finally:
         for h in handles:
             h.remove()
-    return calls
+    return events
 
 
-def _probe_forward(module, input_shape, device, model_name):
+def _probe_forward(module, input_shape, device, model_name, mode=None):
     x = torch.zeros((1, *input_shape), device=device, requires_grad=True)
     try:
-        with ReluRules("gradient"):
+        with ReluRules("gradient"), (mode or contextlib.nullcontext()):
             return module(x)
     except EngineError:
         raise
@@ -266,45 +305,63 @@ def _probe_forward(module, input_shape, device, model_name):
 
 def describe_layers(module: nn.Module, layer_map: dict[str, str], input_shape, device,
                     model_name: str) -> list[Layer]:
-    """Run one probe forward and describe each named layer, in forward order."""
+    """Run one probe forward and describe each named layer, in forward order.
+
+    A layer is a module path or `relu(MODULE_PATH)` (see `taps`). Every layer but the
+    last (the logits) must be a ReLU output, since h_L is where the rule applies.
+    """
     modules = dict(module.named_modules())
     for name, path in layer_map.items():
         if not name or "-" in name or name != name.strip() or "/" in name:
             raise EngineError(f"{model_name}: layer name {name!r} must be non-empty and "
                               f"contain no '-', '/' or spaces")
-        if path not in modules:
-            raise EngineError(f"{model_name}: layer {name} names module {path!r}, which does "
-                              f"not exist; modules are e.g. "
+        if taps.split(path)[0] not in modules:
+            raise EngineError(f"{model_name}: layer {name} names module {taps.split(path)[0]!r}, "
+                              f"which does not exist; modules are e.g. "
                               f"{', '.join(p for p in list(modules)[1:9])}")
     seen: dict[str, list] = {}
     handles = []
     for name, path in layer_map.items():
         def hook(mod, args, out, name=name):
             seen.setdefault(name, []).append(out)
-        handles.append(modules[path].register_forward_hook(hook))
+        handles.append(taps.hook_output(module, path, hook))
     try:
         _probe_forward(module, input_shape, device, model_name)
     finally:
         for h in handles:
             h.remove()
-    layers = []
-    for name, outs in seen.items():  # insertion order = forward order
-        path = layer_map[name]
-        if len(outs) != 1:
-            raise EngineError(f"{model_name}: module {path!r} (layer {name}) runs {len(outs)} "
-                              f"times per forward; name a module that runs once")
-        out = outs[0]
-        if not isinstance(out, torch.Tensor) or out.dim() not in (2, 4) or out.shape[0] != 1:
-            raise EngineError(f"{model_name}: module {path!r} (layer {name}) must output a "
-                              f"tensor (N, C, H, W) or (N, C)")
-        kind = "conv" if out.dim() == 4 else "fc"
-        layers.append(Layer(name=name, path=path, kind=kind, size=int(out.shape[1]),
-                            relu=is_rule_relu_output(out), shape=tuple(out.shape[1:])))
+    layers = [_describe(name, layer_map[name], outs, model_name) for name, outs in seen.items()]
     missing = [n for n in layer_map if n not in seen]
     if missing:
-        raise EngineError(f"{model_name}: layer {missing[0]} (module {layer_map[missing[0]]!r}) "
+        raise EngineError(f"{model_name}: layer {missing[0]} ({layer_map[missing[0]]!r}) "
                           f"is not called by the forward pass")
+    for layer in layers[:-1]:
+        if not layer.relu:
+            raise EngineError(_not_relu(module, layer, model_name))
     return layers
+
+
+def _describe(name: str, path: str, outs: list, model_name: str) -> Layer:
+    """One named layer from the outputs its tap saw (insertion order = forward order)."""
+    if len(outs) != 1:
+        raise EngineError(f"{model_name}: module {path!r} (layer {name}) runs {len(outs)} "
+                          f"times per forward; name a module that runs once")
+    out = outs[0]
+    if not isinstance(out, torch.Tensor) or out.dim() not in (2, 4) or out.shape[0] != 1:
+        raise EngineError(f"{model_name}: module {path!r} (layer {name}) must output a "
+                          f"tensor (N, C, H, W) or (N, C)")
+    kind = "conv" if out.dim() == 4 else "fc"
+    return Layer(name=name, path=path, kind=kind, size=int(out.shape[1]),
+                 relu=is_rule_relu_output(out), shape=tuple(out.shape[1:]))
+
+
+def _not_relu(module: nn.Module, layer: Layer, model_name: str) -> str:
+    """The one-line error for a layer (not the last) whose output is no ReLU output."""
+    what = type(dict(module.named_modules())[taps.split(layer.path)[0]]).__name__
+    return (f"{model_name}: layer {layer.name} names {layer.path!r} ({what}), whose output "
+            f"is not a ReLU output; name the ReLU after it (its module path, or "
+            f"{taps.functional(taps.split(layer.path)[0])} for a functional call) -- only the "
+            f"last layer (the logits) may be something else")
 
 
 # ---------------------------------------------------------------- sources

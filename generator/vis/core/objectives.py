@@ -16,6 +16,7 @@ from torch import nn
 
 from generator.vis.errors import EngineError
 from generator.vis.core.models import Layer, Model
+from generator.vis.core.taps import hook_output, split
 
 OBJECTIVES = ("neuron", "channel")
 MAX_STEPS = 10000
@@ -70,8 +71,14 @@ def capturing(model: Model, layers: Sequence[Layer]):
     pre: dict[str, torch.Tensor] = {}
     handles = []
     for name, layer in wanted.items():
-        module = modules[layer.path]
-        if isinstance(module, nn.ReLU):
+        module_path, functional = split(layer.path)
+        module = modules[module_path]
+        if functional:
+            # a functional ReLU's input is this module's output, cloned before relu_ runs
+            def out_hook(mod, args, out, name=name):
+                pre[name] = out.clone()
+            handles.append(module.register_forward_hook(out_hook))
+        elif isinstance(module, nn.ReLU):
             # the input of a ReLU, cloned before an inplace ReLU overwrites it
             def pre_hook(mod, args, name=name):
                 pre[name] = args[0].clone()
@@ -81,7 +88,7 @@ def capturing(model: Model, layers: Sequence[Layer]):
             captured[name] = (out, out._version)
             if name == last:
                 raise _Stop()
-        handles.append(module.register_forward_hook(hook))
+        handles.append(hook_output(model.module, layer.path, hook))
 
     def forward(x: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         captured.clear()

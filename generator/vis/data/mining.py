@@ -42,6 +42,7 @@ from safetensors.torch import load_file, save_file
 
 from generator.vis.data.datasets import Dataset, batches, check_fits, open_dataset
 from generator.vis.errors import EngineError
+from generator.vis.core.taps import hook_output
 
 MINING_VERSION = "1"
 DEFAULT_CACHE = Path(".cache/index")
@@ -243,12 +244,10 @@ class Miner:
                                torch.full((l.size, self.k), -1, dtype=torch.int64, device=device),
                                torch.zeros((l.size, self.k), dtype=torch.int64, device=device))
                       for l in self.layers}
-        self.modules = dict(model.module.named_modules())
         self.last_id = -1
 
     def update(self, ids: torch.Tensor, x: torch.Tensor, valid: torch.Tensor | None = None) -> None:
         """Fold one batch in: `ids` (B,) increasing, `x` (B, C, H, W) on the model's device."""
-        modules = self.modules
         last = self.layers[-1].name
         ids = ids.cpu()
         if int(ids[0]) <= self.last_id or bool((ids[1:] <= ids[:-1]).any()):
@@ -266,7 +265,7 @@ class Miner:
                     raise _Stop
             return fn
 
-        handles = [modules[l.path].register_forward_hook(hook(l.name)) for l in self.layers]
+        handles = [hook_output(self.model.module, l.path, hook(l.name)) for l in self.layers]
         try:
             with torch.inference_mode():
                 self.model.module(x)

@@ -19,6 +19,7 @@ import torch
 from generator.vis.errors import EngineError
 from generator.vis.data.receptive import Box, Field, layer_fields
 from generator.vis.core.rules import ReluRules, check_rule
+from generator.vis.core.taps import hook_output
 
 GRAY = 128   # padding shown as neutral gray in image patches
 
@@ -76,7 +77,6 @@ def example_gradients(model, inputs: torch.Tensor, layer, unit: int, locations, 
     activations (K,)), from one forward and one batched backward.
     """
     check_rule(rule)
-    module = dict(model.module.named_modules())[layer.path]
     x = inputs.to(model.device, torch.float32).detach().requires_grad_(True)
     captured = {}
 
@@ -84,7 +84,7 @@ def example_gradients(model, inputs: torch.Tensor, layer, unit: int, locations, 
         captured["h"] = out
         raise _Reached
 
-    handle = module.register_forward_hook(hook)
+    handle = hook_output(model.module, layer.path, hook)
     try:
         with torch.enable_grad(), ReluRules(rule):
             model.module(x)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from generator.vis.core.taps import split
 from generator.vis.errors import EngineError
 
 # Modules that act on each spatial location separately (or only across channels).
@@ -291,5 +292,7 @@ class _Done(Exception):
 def layer_fields(model, names=None) -> dict[str, Field]:
     """Receptive fields of a loaded model's named layers (all layers by default)."""
     layers = [model.layer(n) for n in names] if names is not None else list(model.layers)
-    by_path = receptive_fields(model.module, model.input_shape, [l.path for l in layers])
-    return {l.name: by_path[l.path] for l in layers}
+    # a functional ReLU is pointwise: its field is that of the module it is applied to
+    paths = {l.name: split(l.path)[0] for l in layers}
+    by_path = receptive_fields(model.module, model.input_shape, list(paths.values()))
+    return {l.name: by_path[paths[l.name]] for l in layers}

@@ -474,7 +474,28 @@ def _user(ref: str, weights):
     elif not callable(preprocess):
         raise EngineError(f"{file}: preprocess must be a function preprocess(image) -> tensor")
     preprocess = usercode.GuardedPreprocess(preprocess, file, input_shape)
+    _warn_defaults(module, source, file, input_shape)
     return module, None, input_shape, labels, digest, preprocess
+
+
+def _warn_defaults(module, source, file: str, input_shape) -> None:
+    """Say which defaults a model file falls back on: a silent 3x224x224 with ImageNet
+    statistics would quietly upscale a 96-px input and shift its colours."""
+    used = []
+    if getattr(module, "input_shape", None) is None and not hasattr(source, "INPUT_SHAPE"):
+        used.append("INPUT_SHAPE = (3, 224, 224)")
+    if getattr(source, "preprocess", None) is None:
+        c = input_shape[0]
+        for key, value in (("MEAN", IMAGENET_MEAN if c == 3 else (0.5,) * c),
+                           ("STD", IMAGENET_STD if c == 3 else (0.5,) * c)):
+            if not hasattr(source, key):
+                what = " (ImageNet's)" if c == 3 else ""
+                used.append(f"{key} = {tuple(value)}{what}")
+    if not hasattr(source, "LABELS"):
+        used.append("LABELS = the class indices '0', '1', ...")
+    if used:
+        warnings.warn(f"{file} sets no {', '.join(u.split(' =')[0] for u in used)}: using "
+                      f"{'; '.join(used)}", EngineWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------- preprocessing

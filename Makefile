@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 KATEX_DIR := site_src/vendor/katex
 
-.PHONY: site test setup venv katex sysdeps bench clean
+.PHONY: site test setup venv katex minisearch sysdeps bench clean
 
 site: setup
 	$(PY) build.py build content
@@ -12,7 +12,7 @@ site: setup
 test: setup sysdeps
 	$(PY) -m pytest -q
 
-setup: venv katex
+setup: venv katex minisearch
 
 # Debian packages some tests use; never fails (see tools/sysdeps).
 sysdeps:
@@ -35,6 +35,16 @@ $(KATEX_DIR)/katex.min.css: package.json package-lock.json
 	cp node_modules/katex/dist/katex.min.css $(KATEX_DIR)/
 	cp -r node_modules/katex/dist/fonts $(KATEX_DIR)/fonts
 	cp node_modules/katex/LICENSE $(KATEX_DIR)/LICENSE
+
+# MiniSearch, for the search page (the index itself is built by the site build).
+MINISEARCH_DIR := site_src/vendor/minisearch
+minisearch: $(MINISEARCH_DIR)/minisearch.js
+
+$(MINISEARCH_DIR)/minisearch.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	rm -rf $(MINISEARCH_DIR) && mkdir -p $(MINISEARCH_DIR)
+	cp node_modules/minisearch/dist/umd/index.js $@
+	cp node_modules/minisearch/LICENSE.txt $(MINISEARCH_DIR)/LICENSE
 
 bench: setup
 	$(PY) -m pip install -q -r requirements-bench.txt

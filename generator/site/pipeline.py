@@ -146,7 +146,7 @@ class _Bodies:
         self._memo: dict[str, dict] = {}
 
     def key(self, post: Post) -> str:
-        from .citations import bib_key
+        from .bibfiles import bib_key
 
         return _h("body", code_digest(), post.digest, self.config.digest, self.urls_key,
                   str(post.source), bib_key(post, self.config))
@@ -244,8 +244,10 @@ def _write_posts(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_html:
             used[rel] = old_assets
             continue
         used[rel] = bodies.get(post)["assets"]
+        from .social import card
+
         title_html, html = split_title(_post_html(post, bodies, figs), post.title)
-        pages.write(rel, key, "post.html", post=post, body=_markup(html),
+        pages.write(rel, key, "post.html", post=post, body=_markup(html), card=card(post, html, config),
                     toc=_markup(bodies.get(post)["toc"]), title_html=_markup(title_html),
                     newer=newer, older=older)
     return used
@@ -273,7 +275,11 @@ def _write_listings(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_ht
     feed_key = _h("feed", site_key, [(bodies.key(p), figure_html[p.source]) for p in recent],
                   listing[: len(recent)])
     if not pages.tree.reuse("feed.xml", feed_key):
-        entries = [{"post": p, "html": _post_html(p, bodies, figure_html[p.source])} for p in recent]
+        from .absurl import absolute_html
+
+        entries = [{"post": p, "html": absolute_html(_post_html(p, bodies, figure_html[p.source]),
+                                                     config.full_url(p.url_path)) if config.url
+                    else _post_html(p, bodies, figure_html[p.source])} for p in recent]
         updated = max((p.date for p in posts), default=None)
         pages.write("feed.xml", feed_key, "feed.xml", entries=entries,
                     updated=updated.isoformat() if updated else "1970-01-01T00:00:00+00:00")
@@ -281,6 +287,18 @@ def _write_listings(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_ht
            [("tags/", None)] + [(f"tags/{s}/", None) for s in tags]
     pages.write("sitemap.xml", _h("sitemap", site_key, urls), "sitemap.xml", pages=urls)
     pages.write("404.html", _h("404", site_key), "404.html")
+    _write_search(pages, posts, bodies, site_key)
+
+
+def _write_search(pages: _Pages, posts: list[Post], bodies: _Bodies, site_key: str) -> None:
+    """The search page and its index (search.py), rebuilt when a post's body changes."""
+    pages.write("search/index.html", _h("search-page", site_key), "search.html")
+    key = _h("search.json", site_key, [(bodies.key(p), p.title, p.description, p.tags) for p in posts])
+    if not pages.tree.reuse("search.json", key):
+        from .search import search_json
+
+        text = search_json(posts, lambda p: bodies.get(p)["html"], pages.config.abs_url)
+        pages.tree.write("search.json", text, key)
 
 
 def _write_extras(tree: OutputTree, config: SiteConfig) -> None:

@@ -261,7 +261,8 @@ def post_files(config: SiteConfig) -> list[Path]:
     return files
 
 
-RESERVED = {"assets", "tags", "feed.xml", "sitemap.xml", "404.html", "index.html", "robots.txt"}
+RESERVED = {"assets", "tags", "feed.xml", "sitemap.xml", "404.html", "index.html", "robots.txt",
+            "search", "search.json", "favicon.svg"}
 
 
 def load_posts(config: SiteConfig, drafts: bool = False, cache=None) -> list[Post]:

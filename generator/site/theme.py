@@ -96,5 +96,6 @@ def pygments_css(style: str = "friendly") -> str:
     from pygments.formatters import HtmlFormatter
 
     light = HtmlFormatter(style=style).get_style_defs(".highlight")
-    dark = HtmlFormatter(style="monokai").get_style_defs(".highlight")
-    return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"
+    chosen = HtmlFormatter(style="monokai").get_style_defs(':root[data-theme="dark"] .highlight')
+    system = HtmlFormatter(style="monokai").get_style_defs(':root:not([data-theme="light"]) .highlight')
+    return f"{light}\n{chosen}\n@media (prefers-color-scheme: dark) {{\n{system}\n}}\n"

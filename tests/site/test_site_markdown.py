@@ -134,7 +134,7 @@ def test_directives_become_figures_and_code_stays_code(built):
 def test_captions_and_titles_are_escaped(built):
     site, _, page = built
     assert not [s for s in page.find_all("script") if "alert" in s.get_text()]
-    assert page.select_one("figure.ft-hierarchy figcaption").get_text() == "<script>alert(1)</script>"
+    assert page.select_one("figure.ft-hierarchy figcaption").get_text() == "Figure 2. <script>alert(1)</script>"
     older = soup(site / "_site" / "first-light" / "index.html")
     assert older.select_one("h1.post-title").get_text() == 'First light <script>alert("t")</script>'
     assert not [s for s in older.find_all("script") if "alert" in s.get_text()]

@@ -105,14 +105,14 @@ def test_noop_and_one_edit_rebuild_only_what_changed(site):
     post = site / "posts" / "2024-01-01-first-light.md"
     post.write_text(post.read_text().replace("The first post", "The very first post"))
     edit = build(site, stage_factory=FakeStage, quiet=True)
-    assert edit.rendered_files == ["feed.xml", "first-light/index.html"]
+    assert edit.rendered_files == ["feed.xml", "first-light/index.html", "search.json"]
     assert "The very first post" in soup(out / "first-light" / "index.html").get_text()
 
     post.write_text(post.read_text().replace("title: First light", "title: First lamp"))
     retitle = build(site, stage_factory=FakeStage, quiet=True)
     assert retitle.rendered_files == [
         "edges-between-units/index.html",  # its link to the older post shows the title
-        "feed.xml", "first-light/index.html", "index.html", "tags/notes/index.html"]
+        "feed.xml", "first-light/index.html", "index.html", "search.json", "tags/notes/index.html"]
 
 
 def test_deleted_post_disappears_and_failed_build_changes_nothing(site):

@@ -8,12 +8,14 @@ import click
 
 # name -> (module, attribute, one-line help shown by `build.py --help`)
 COMMANDS = {
+    "init": ("generator.commands.site", "init", "Start a new site in a folder (builds at once)."),
     "build": ("generator.commands.site", "build", "Build a site into its output directory."),
     "serve": ("generator.commands.site", "serve", "Preview a site locally, rebuilding on change."),
     "new": ("generator.commands.site", "new", "Create a new post skeleton."),
     "clean": ("generator.commands.site", "clean", "Remove the built site and the figure cache."),
     "explain": ("generator.commands.explain", "explain", "Explain one unit of a model on one image (hierarchy, JSON, arrays, PNGs)."),
     "visualize": ("generator.commands.visualize", "visualize", "Optimize input pictures that drive units up (feature visualization)."),
+    "layers": ("generator.commands.layers", "layers", "List a model's named layers and units (receptive fields, top units on an image)."),
     "index": ("generator.commands.index", "index", "Mine a dataset for each unit's top-activating examples."),
     "train-default": ("generator.commands.train", "train_default", "Train the embedded default model on Fashion-MNIST."),
 }

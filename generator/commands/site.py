@@ -1,4 +1,4 @@
-"""Site commands: build, serve, new, clean. Bad input exits 2 with one line."""
+"""Site commands: init, build, serve, new, clean. Bad input exits 2 with one line."""
 from __future__ import annotations
 
 import shutil
@@ -8,8 +8,20 @@ import click
 
 from generator.cli import UserError
 
-SITE_DIR = click.argument("site_dir", default="content", required=False,
+SITE_DIR = click.argument("site_dir", default=None, required=False,
                           type=click.Path(file_okay=False, path_type=Path))
+
+
+def site_dir_or_default(site_dir: Path | None) -> Path:
+    """SITE_DIR when given; else the current folder when it holds a site.toml (a site made
+    by `init`), else `content/` when that does (this repository's example site), else
+    the current folder."""
+    if site_dir is not None:
+        return site_dir
+    here = Path(".")
+    if not (here / "site.toml").is_file() and (here / "content" / "site.toml").is_file():
+        return here / "content"
+    return here
 
 
 def _user_errors(fn):
@@ -32,6 +44,27 @@ def _user_errors(fn):
 
 
 @click.command()
+@click.argument("site_dir", type=click.Path(file_okay=True, path_type=Path))
+@_user_errors
+def init(site_dir):
+    """Start a new site in SITE_DIR (a new or empty folder) that builds at once.
+
+    Writes a commented site.toml, a first post with figures, images/, models/ with an
+    example model file, a .gitignore and a GitHub Pages workflow for the site's own
+    repository. Then: cd SITE_DIR && featuretree build.
+    """
+    from generator.site.errors import display_path
+    from generator.site.scaffold import init_site
+
+    written = init_site(site_dir)
+    for path in written:
+        click.echo(f"  {display_path(path)}")
+    where = display_path(site_dir)
+    click.echo(f"created a site in {where}; next: cd {where} && featuretree build "
+               f"(or featuretree serve to preview)")
+
+
+@click.command()
 @SITE_DIR
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default: site.toml's `output`, else SITE_DIR/_site).")
@@ -44,7 +77,7 @@ def _user_errors(fn):
                                             "that featuretree did not make (it has no .featuretree-output).")
 @_user_errors
 def build(site_dir, out, drafts, base_url, url, quiet, force):
-    """Build SITE_DIR (default: content) into a static site.
+    """Build SITE_DIR (default: the current folder; content/ in the repository) into a site.
 
     The new site is written beside the output directory and swapped in at the end:
     if anything fails, the previous site stays as it was. Only a folder featuretree
@@ -52,6 +85,7 @@ def build(site_dir, out, drafts, base_url, url, quiet, force):
     """
     from generator.site.pipeline import build as run_build
 
+    site_dir = site_dir_or_default(site_dir)
     result = run_build(site_dir, out=out, drafts=drafts, quiet=quiet, base_url=base_url, url=url,
                        force=force)
     if not quiet:
@@ -77,7 +111,7 @@ def serve(site_dir, port, drafts, out):
     """
     from generator.site.serve import serve as run_serve
 
-    run_serve(site_dir, port=port, drafts=drafts, out=out, echo=lambda s: click.echo(s))
+    run_serve(site_dir_or_default(site_dir), port=port, drafts=drafts, out=out, echo=lambda s: click.echo(s))
 
 
 @click.command()
@@ -88,7 +122,7 @@ def new(title, site_dir):
     """Create a draft post titled TITLE in SITE_DIR/posts (never overwrites)."""
     from generator.site.newpost import new_post
 
-    click.echo(f"created {new_post(site_dir, title)}")
+    click.echo(f"created {new_post(site_dir_or_default(site_dir), title)}")
 
 
 @click.command()
@@ -102,7 +136,7 @@ def clean(site_dir):
     from generator.site import guard
     from generator.site.config import load_config
 
-    config = load_config(site_dir)
+    config = load_config(site_dir_or_default(site_dir))
     out, cache = config.output, config.cache
     for key, p in (("output", out), ("cache", cache)):
         if (p.exists() or p.is_symlink()) and not guard.is_marked(p):

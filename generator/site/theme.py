@@ -12,7 +12,10 @@ from .config import SiteConfig
 from .errors import BuildError, Pos, display_path
 from .slug import url_slug
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# An installed featuretree carries the theme as generator/_theme/ (see setup.py); a
+# checkout has it at the repository root.
+_INSTALLED = Path(__file__).resolve().parents[1] / "_theme"
+PROJECT_ROOT = _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parents[2]
 TEMPLATES = PROJECT_ROOT / "templates"
 SITE_SRC = PROJECT_ROOT / "site_src"
 

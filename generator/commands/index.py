@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from pathlib import Path
 
 import click
 
@@ -29,8 +30,9 @@ from generator.commands.options import layer_map, model_options
               help="Data-loading processes (default: 0 for in-memory datasets, else up to 4).")
 @click.option("--checkpoint-every", "chunk_batches", default=16, show_default=True,
               type=click.IntRange(min=1), help="Batches between resumable checkpoints.")
-@click.option("--cache", "cache_dir", default=".cache/index", show_default=True,
-              type=click.Path(file_okay=False), help="Where indexes (and checkpoints) live.")
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
+              help="Where indexes (and checkpoints) live (default: the site's cache/index "
+                   "when run in a site folder, so the next build reuses it; else .cache/index).")
 @click.option("--device", default=None, metavar="DEV",
               help="cpu or cuda (default: cuda if available; one GPU per rank under torchrun).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -42,12 +44,13 @@ def index(model_name, weights, layer_pairs, dataset_spec, k, layer_names, batch_
     from generator.vis.core.models import load_model
 
     try:
+        model_name, weights, layers_given, cache_dir = as_the_build_sees_it(
+            model_name, weights, layer_map(layer_pairs), cache_dir)
         device = init_distributed(device)
         rank, world = dist_info()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EngineWarning)
-            model = load_model(model_name, weights=weights, layers=layer_map(layer_pairs),
-                               device=device)
+            model = load_model(model_name, weights=weights, layers=layers_given, device=device)
         if rank == 0:
             for w in caught:
                 if issubclass(w.category, EngineWarning):
@@ -66,6 +69,34 @@ def index(model_name, weights, layer_pairs, dataset_spec, k, layer_names, batch_
                         "checkpoint") from None
     if rank == 0:
         click.echo(_summary(topk, seconds, world))
+
+
+def as_the_build_sees_it(model_name, weights, layers, cache_dir):
+    """The model, weights, layer map and cache folder the build would use, so that an
+    index mined here is the one the build finds: in a site folder (one with site.toml)
+    its cache and its `[figures.models."M"]` weights and layers; model files and weights
+    resolved to absolute paths, as the build names them (the index key holds the name)."""
+    from generator.vis import api
+
+    site = Path("site.toml")
+    settings = {}
+    if site.is_file():
+        from generator.site.config import load_config
+        from generator.site.errors import BuildError
+
+        try:
+            config = load_config(".")
+        except BuildError as exc:
+            raise UserError(str(exc)) from None
+        models = config.figures.get("models") or {}
+        settings = models.get(model_name) if isinstance(models, dict) else None
+        settings = settings if isinstance(settings, dict) else {}
+        cache_dir = cache_dir or str(config.cache / "index")
+    try:
+        spec = api.model_spec(model_name, weights or settings.get("weights"), base_dirs=[Path.cwd()])
+    except api.RequestError as exc:
+        raise UserError(exc.message) from None
+    return spec.name, spec.weights, layers or settings.get("layers"), cache_dir or ".cache/index"
 
 
 def _summary(topk, seconds: float, world: int) -> str:

@@ -1,5 +1,5 @@
 """File helpers shared by the engine and the site (neither imports the other): atomic
-writes and content digests."""
+writes, sealed cache files and content digests."""
 from __future__ import annotations
 
 import hashlib
@@ -26,6 +26,34 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+SEAL = b"featuretree-sealed-1 "
+
+
+class Damaged(Exception):
+    """A cache file that exists but is not what was written (truncated, emptied, garbled)."""
+
+
+def write_sealed(path: Path, data: bytes) -> None:
+    """Write `data` atomically after a first line holding its sha256: a cache file whose
+    bytes were damaged afterwards is then told from a good one (`read_sealed`)."""
+    write_atomic(path, SEAL + hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+
+
+def read_sealed(path: Path) -> bytes | None:
+    """The data of a file `write_sealed` wrote; None when there is none; `Damaged` when
+    the file is there but its bytes do not match their seal (or cannot be read)."""
+    try:
+        blob = Path(path).read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise Damaged(f"{path}: {e.strerror or e}") from None
+    head, sep, data = blob.partition(b"\n")
+    if not sep or head != SEAL + hashlib.sha256(data).hexdigest().encode():
+        raise Damaged(str(path))
+    return data
 
 
 def sha256_file(path: Path) -> str:

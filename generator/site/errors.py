@@ -24,6 +24,7 @@ class BuildError(Exception):
     """
 
     def __init__(self, message: str, pos: Pos | None = None):
+        message = " ".join(str(message).splitlines())  # one line, even for KaTeX's context
         super().__init__(message)
         self.message = message
         self.pos = pos

@@ -15,10 +15,11 @@ from .citations import CitationExtension, Citations
 from .config import SiteConfig
 from .crossrefs import CrossrefExtension, Crossrefs
 from .kramdown import MARKER, parse_ial, rewrite_ials
+from .mathlimit import BoundedMath
 from .links import rewrite_links
 from .posts import Post
 from .slug import kramdown_id
-from .tex import MathContext, MathExtension, katex, lift_display_math
+from .tex import MathExtension, katex, lift_display_math
 
 
 @dataclass
@@ -75,7 +76,7 @@ class MarkdownRenderer:
     def __init__(self, config: SiteConfig, post_urls: dict):
         self.config = config
         self.post_urls = post_urls
-        self.ctx = MathContext()
+        self.ctx = BoundedMath()       # formulas past limits.MAX_FORMULA are refused
         self.refs = Crossrefs()
         self.cites = Citations(config)
         self._site_preamble: str | None = None

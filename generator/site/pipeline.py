@@ -10,7 +10,6 @@ post bodies are cached by their own key, for the feed and for template edits.
 from __future__ import annotations
 
 import html as htmllib
-import json
 import re
 import sys
 import time
@@ -18,9 +17,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from generator.files import json_digest, sources_digest, write_atomic
+from generator.files import json_digest, sources_digest
 
-from . import guard
+from . import cachecheck, guard
 from .config import SiteConfig, load_config
 from .errors import BuildError
 from .output import OutputTree, load_manifest, save_manifest
@@ -157,7 +156,7 @@ class _Bodies:
             return self._memo[key]
         path = self.dir / f"{key}.json"
         try:
-            body = json.loads(path.read_text())
+            body = cachecheck.read_json(path, "post body")
             if all((self.config.site_dir / a).is_file() for a in body["assets"]) and "figures" in body:
                 self._memo[key] = body
                 return body
@@ -170,7 +169,7 @@ class _Bodies:
         rendered = self._renderer.render(post, tokenized_body(post))
         body = {"html": rendered.html, "toc": rendered.toc, "assets": rendered.assets,
                 "figures": rendered.figures}
-        write_atomic(path, json.dumps(body).encode())
+        cachecheck.write_json(path, body)
         self._memo[key] = body
         return body
 
@@ -348,6 +347,7 @@ def build(site_dir: str | Path = "content", *, out: str | Path | None = None, dr
     One build of a site at a time: a second waits for the site's lock (guard.py).
     """
     t0 = time.perf_counter()
+    cachecheck.reset()
     config = load_config(site_dir, output=out, base_url=base_url, url=url)
     guard.claim_cache(config.cache, force)
     with guard.build_lock(config.cache, config.site_dir, quiet):
@@ -403,6 +403,7 @@ def _build(config: SiteConfig, t0: float, *, drafts: bool, quiet: bool, stage_fa
     if stage is not None:
         result.figures = dict(getattr(stage, "counters", {}))
         result.watch_paths = [Path(p) for p in stage.watch_paths()]
+    result.warnings += cachecheck.take()
     result.seconds = time.perf_counter() - t0
     if not quiet:
         for w in result.warnings:

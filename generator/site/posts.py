@@ -16,7 +16,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from .config import SiteConfig
-from .directives import Directive, check_defaults, find_directives, validate
+from .directives import SPECS, Directive, check_defaults, find_directives, validate
+from .limits import check_directives
+from .lookalike import check_lookalikes
 from .errors import BuildError, Pos, display_path
 from .kramdown import blank_extensions
 from .slug import url_slug
@@ -232,6 +234,8 @@ def load_post(path: Path, config: SiteConfig, data: bytes | None = None) -> Post
         body=body, body_line=body_line, digest=hashlib.sha256(data).hexdigest(),
     )
     post.directives = find_directives(body, shown, body_line)
+    check_directives(post.directives)
+    check_lookalikes(body, shown, body_line, SPECS)
     if post.directives:
         defaults = dict(config.figure_defaults)
         defaults.update(check_defaults(meta.get("figures"), "front matter figures",

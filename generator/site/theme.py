@@ -83,15 +83,25 @@ class Theme:
             raise BuildError(f"template error: {e.message}", Pos(display_path(where), e.lineno or 1, 1)) from None
         except jinja2.TemplateNotFound as e:
             raise BuildError(f"template '{e.name}' not found in {', '.join(map(display_path, template_dirs(self.config)))}") from None
-        except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as e:
-            raise BuildError(f"template error: {e}", self._where(e, name)) from None
+        except BuildError:
+            raise
+        except Exception as e:  # a template is the user's code: any runtime error is theirs
+            raise runtime_error(e, name, template_dirs(self.config)) from None
 
-    def _where(self, e: Exception, name: str) -> Pos:
-        dirs = [str(d) for d in template_dirs(self.config)]
-        for frame in reversed(traceback.extract_tb(e.__traceback__)):
-            if any(frame.filename.startswith(d) for d in dirs):
-                return Pos(display_path(frame.filename), frame.lineno or 1, 1)
-        return Pos(name, 1, 1)
+
+def runtime_error(e: Exception, name: str, dirs) -> BuildError:
+    """A template's runtime error (`{{ 1 // 0 }}`, a bad filter argument) as one line at
+    the template's file:line, found in the traceback's frames."""
+    import jinja2
+
+    text = " ".join(str(e).split()) or type(e).__name__
+    message = f"template error: {text}" if isinstance(e, jinja2.TemplateError) \
+        else f"template error: {type(e).__name__}: {text}"
+    roots = [str(d) for d in dirs]
+    for frame in reversed(traceback.extract_tb(e.__traceback__)):
+        if any(frame.filename.startswith(d) for d in roots):
+            return BuildError(message, Pos(display_path(frame.filename), frame.lineno or 1, 1))
+    return BuildError(message, Pos(name, 1, 1))
 
 
 def pygments_css(style: str = "friendly") -> str:

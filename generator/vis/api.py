@@ -241,11 +241,14 @@ def compute(requests: list[FigureRequest], device=None,
             repr(session.model_key(requests[i])), (requests[i].images or [""])[0],
             requests[i].params.get("rule", "")))
         for i in order:
-            req, tiles = requests[i], Tiles()
+            req, tiles, seen = requests[i], Tiles(), len(caught)
             try:
                 figure = KINDS[req.kind].run(session, req, models[i], tiles)
             except EngineError as e:
                 raise RequestError(req.ref, str(e)) from None
+            for w in caught[seen:]:   # e.g. a damaged mining index, mined again
+                if on_warning is not None and issubclass(w.category, EngineWarning):
+                    on_warning(req.ref, str(w.message))
             figure.tiles = sorted(tiles.files)
             results[i] = FigureResult(figure, tiles.files)
             if on_result is not None:

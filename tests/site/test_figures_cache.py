@@ -31,6 +31,8 @@ def test_damaged_entry_is_absent(tmp_path):
     entry["data"]["v"] = 2  # edited without updating the checksum
     path.write_text(json.dumps(entry))
     assert cache.get("k") is None
+    assert not path.exists()  # removed (reported once, see cachecheck), computed again
+    cache.put("k", {"v": 1}, {})
     path.write_bytes(path.read_bytes()[:10])  # truncated
     assert cache.get("k") is None
 
@@ -42,6 +44,7 @@ def test_damaged_or_missing_tile_is_absent(tmp_path):
     assert cache.get("k") == {"v": 1}
     cache.tile_path(tile_name(png)).write_bytes(b"garbage")
     assert cache.get("k") is None
+    cache.put("k", {"v": 1}, {tile_name(png): png})
     cache.tile_path(tile_name(png)).unlink()
     assert cache.get("k") is None
     cache.put("k", {"v": 1}, {tile_name(png): png})  # recompute repairs it

@@ -37,7 +37,7 @@ def tree(root):
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def one_line(root, net_py: str) -> str:
+def one_line(root, net_py: str, at: str = "2024-01-01-a.md:6:1: ") -> str:
     before = tree(root / "_site")
     (root / "net.py").write_text(net_py)
     try:
@@ -49,7 +49,7 @@ def one_line(root, net_py: str) -> str:
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert "Traceback" not in result.output
     assert tree(root / "_site") == before
-    assert "2024-01-01-a.md:6:1: " in lines[0]
+    assert at in lines[0], lines[0]
     return lines[0]
 
 
@@ -108,3 +108,16 @@ def test_nan_or_inf_weights_are_refused_on_load(site, bad):
 def test_a_good_model_file_still_builds(site):
     result = CliRunner().invoke(main, ["build", str(site), "-q"])
     assert result.exit_code == 0, result.output
+
+
+def test_figure_template_runtime_error_is_one_line_at_the_template(site):
+    own = site / "templates" / "figures"
+    own.mkdir(parents=True)
+    (own / "units.html").write_text("<figure>\n{{ 1 // 0 }}\n</figure>\n")
+    try:
+        line = one_line(site, NET, at="templates/figures/units.html:2:1: ")
+    finally:
+        (own / "units.html").unlink()
+        own.rmdir()
+        (site / "templates").rmdir()
+    assert "templates/figures/units.html:2:1: template error: ZeroDivisionError" in line, line

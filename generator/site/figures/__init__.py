@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from generator.site import cachecheck
 from generator.site.errors import BuildError
 from generator.files import json_digest, sources_digest, write_atomic
 from generator.site.figures.cache import FigureCache
@@ -120,17 +121,27 @@ class FigureStage:
         html = self._html.get(key)
         if html is None:
             path = self.cache.root / "html" / f"{key}.html"
-            try:
-                html = path.read_text(encoding="utf-8")
-            except OSError:
-                from generator.site.figures.markup import render_figure
-
-                html = render_figure(directive.name, self._data[plan.key], base_url=base_url,
-                                     caption=plan.caption, size=plan.size, explore=explore_url,
-                                     templates=self._dirs)
-                write_atomic(path, html.encode("utf-8"))
+            html = cachecheck.read_text(path, "figure HTML")
+            if html is None:
+                html = self._render_html(directive, plan, base_url, explore_url)
+                cachecheck.write_text(path, html)
             self._html[key] = html
         return html
+
+    def _render_html(self, directive, plan: Plan, base_url: str, explore_url) -> str:
+        """Figure data through its template; a template's runtime error is one line at
+        the template's file:line."""
+        from generator.site.figures.markup import render_figure
+        from generator.site.theme import runtime_error
+
+        try:
+            return render_figure(directive.name, self._data[plan.key], base_url=base_url,
+                                 caption=plan.caption, size=plan.size, explore=explore_url,
+                                 templates=self._dirs)
+        except BuildError:
+            raise
+        except Exception as e:
+            raise runtime_error(e, f"figures/{directive.name}.html", self._dirs) from None
 
     def _explore_file(self, plan: Plan, base_url: str) -> str | None:
         """An explorable hierarchy's data file (written to the cache once, published by
@@ -143,7 +154,13 @@ class FigureStage:
 
         name, blob = explore_file(data, lambda n: tile_url(base_url, n))
         path = self.cache.root / "explore" / name
-        if not path.is_file():
+        try:
+            intact = path.read_bytes() == blob       # named by its hash: the bytes must match
+        except OSError:
+            intact = None
+        if intact is False:
+            cachecheck.note("explorer data", path)
+        if not intact:
             write_atomic(path, blob)
         self._explore[f"figures/{name}"] = path
         return tile_url(base_url, name)

@@ -5,7 +5,7 @@ tiles live beside it in `tiles/<name>.png`, where the name is the hash of the PN
 bytes. Tiles are written before the entry, and every file is written to a temporary
 name and renamed, so an interrupted build never leaves an entry that points at missing
 or partial tiles. A damaged entry or tile fails its checksum and is treated as absent,
-so the figure is simply computed again.
+so the figure is simply computed again (and the build says so once, see `cachecheck`).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from generator.files import json_digest, write_atomic
+from generator.site import cachecheck
 # The engine names tiles; the cache's integrity check must use the very same rule.
 from generator.vis.api import tile_name
 
@@ -35,18 +36,23 @@ class FigureCache:
         return self.tiles / name
 
     def get(self, key: str) -> dict | None:
-        """The figure data stored under `key`, or None when absent or damaged."""
+        """The figure data stored under `key`, or None when absent or damaged (a damaged
+        entry or tile is noted by `cachecheck`, removed, and so computed again)."""
+        path = self.entries / f"{key}.json"
         try:
-            entry = json.loads((self.entries / f"{key}.json").read_bytes())
+            entry = json.loads(path.read_bytes())
+        except (FileNotFoundError, NotADirectoryError):
+            return None
         except (OSError, ValueError):
-            return None
-        if not isinstance(entry, dict) or entry.get("format") != FORMAT:
-            return None
-        data, tiles = entry.get("data"), entry.get("tiles")
-        if not isinstance(tiles, list) or entry.get("checksum") != _checksum([data, tiles]):
+            entry = None
+        data, tiles = (entry.get("data"), entry.get("tiles")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(entry, dict) or entry.get("format") != FORMAT or not isinstance(tiles, list) \
+                or entry.get("checksum") != _checksum([data, tiles]):
+            cachecheck.note("figure data", path)
             return None
         for name in tiles:
             if not self._tile_ok(name):
+                cachecheck.note("figure tile", self.tile_path(name))
                 return None
         return data
 

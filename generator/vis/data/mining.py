@@ -44,7 +44,7 @@ from generator.vis.data.datasets import Dataset, batches, check_fits, open_datas
 from generator.vis.errors import EngineError
 from generator.vis.core.taps import hook_output
 
-MINING_VERSION = "1"
+MINING_VERSION = "2"  # 2: indexes and checkpoints carry a checksum of their tensors
 DEFAULT_CACHE = Path(".cache/index")
 INT64_MIN = torch.iinfo(torch.int64).min
 INT64_MAX = torch.iinfo(torch.int64).max
@@ -109,14 +109,17 @@ class TopK:
         _save_atomic(tensors, {"featuretree": json.dumps(meta)}, Path(path))
 
     @classmethod
-    def load(cls, path: Path) -> "TopK":
-        meta = _read_meta(path)
-        if meta is None:
-            raise EngineError(f"{path}: not a readable top-K index")
-        tensors = load_file(str(path))
-        layers = {n: LayerTopK(tensors[f"{n}/values"], tensors[f"{n}/ids"], tensors[f"{n}/locs"],
-                               int(meta["widths"][n])) for n in meta["layers"]}
-        return cls(int(meta["k"]), layers, meta)
+    def load(cls, path: Path) -> "TopK | None":
+        """The index in `path`; None (with an EngineWarning, the file removed) when its
+        bytes do not match their checksum, so the caller mines again."""
+        meta, tensors = _read_meta(path), _load_verified(path)
+        try:
+            layers = {n: LayerTopK(tensors[f"{n}/values"], tensors[f"{n}/ids"], tensors[f"{n}/locs"],
+                                   int(meta["widths"][n])) for n in meta["layers"]}
+            return cls(int(meta["k"]), layers, meta)
+        except (TypeError, KeyError, ValueError):
+            _damaged(path, "top-K index")
+            return None
 
 
 # ---------------------------------------------------------------- order and merge
@@ -378,9 +381,12 @@ def mine(model, dataset: Dataset, k: int, layers, *, batch_size: int = 64, worke
     start, unreadable = lo, 0
     if checkpoint is not None and Path(checkpoint).is_file():
         meta = _read_meta(checkpoint)
-        if meta is not None and meta.get("shard") == shard:
-            miner.load_tensors(load_file(str(checkpoint)))
+        tensors = _load_verified(checkpoint) if meta is not None and meta.get("shard") == shard else None
+        if tensors is not None:
+            miner.load_tensors(tensors)
             start, unreadable = int(meta["next_batch"]), int(meta["unreadable"])
+        elif meta is None or meta.get("shard") == shard:
+            _damaged(Path(checkpoint), "mining checkpoint")
     ids = range(start * batch_size, min(hi * batch_size, len(dataset)))
     bar = _Progress(len(range(lo * batch_size, min(hi * batch_size, len(dataset)))),
                     (start - lo) * batch_size, enabled=progress and rank == 0,
@@ -451,6 +457,8 @@ def find_cached(cache_dir: Path, model, dataset: Dataset, k: int, layers) -> Pat
     candidates = [exact] + sorted(Path(cache_dir).glob(f"{cache_base(model, dataset)}-k*.safetensors"))
     for path in candidates:
         meta = _read_meta(path) if path.is_file() else None
+        if meta is None and path.is_file():
+            _damaged(path, "top-K index")
         if meta and int(meta.get("k", 0)) >= k and all(meta.get("paths", {}).get(n) == p for n, p in want.items()):
             return path
     return None
@@ -475,8 +483,9 @@ def load_or_mine(model, dataset_spec, k: int = 16, layers=None, cache_dir=DEFAUL
     chosen = resolve_layers(model, layers)
     names = [l.name for l in chosen]
     found = find_cached(cache_dir, model, dataset, k, chosen)
-    if _all_agree(found is not None, model.device):
-        topk = TopK.load(found).restrict(names, k)
+    cached = TopK.load(found) if found is not None else None
+    if _all_agree(cached is not None, model.device):
+        topk = cached.restrict(names, k)
         topk.meta.update(path=str(found), mined=False)
         return topk
     rank, world = dist_info()
@@ -495,8 +504,41 @@ def load_or_mine(model, dataset_spec, k: int = 16, layers=None, cache_dir=DEFAUL
 
 # ---------------------------------------------------------------- files and progress
 
+def _checksum(tensors: dict) -> str:
+    """sha256 over (name, dtype, shape, bytes) of every tensor, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _load_verified(path: Path) -> dict | None:
+    """The tensors of an index or checkpoint, None when unreadable or when they do not
+    match the checksum `_save_atomic` stored (a damaged file is never mined from)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            want = (f.metadata() or {}).get("featuretree_checksum")
+        tensors = load_file(str(path))
+    except Exception:   # safetensors raises its own error types for damaged headers
+        return None
+    return tensors if want is not None and _checksum(tensors) == want else None
+
+
+def _damaged(path: Path, what: str) -> None:
+    """Report a damaged cache file once (it is removed, then made again)."""
+    import warnings
+
+    from generator.vis.errors import EngineWarning
+
+    path.unlink(missing_ok=True)
+    warnings.warn(f"damaged {what} {path} removed; mining again", EngineWarning, stacklevel=2)
+
+
 def _save_atomic(tensors: dict, metadata: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {**metadata, "featuretree_checksum": _checksum(tensors)}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         save_file(tensors, str(tmp), metadata=metadata)

@@ -22,7 +22,8 @@ from .errors import BuildError, Pos, display_path, offset_to_pos
 from .textscan import first_outside_code
 
 _ITEM_KEY = re.compile(rf"(?<![\w@.])(?P<minus>-?)@(?P<key>{KEY})")
-_GROUP = re.compile(rf"\[(?P<body>[^\[\]]*?(?<![\w@.])-?@{KEY}[^\[\]]*)\](?![(\[:])")
+# Not followed by `(`, `[` or `:` (a link or a reference-link definition); a footnote `[^1]` may follow.
+_GROUP = re.compile(rf"\[(?P<body>[^\[\]]*?(?<![\w@.])-?@{KEY}[^\[\]]*)\](?![(:]|\[(?!\^))")
 
 
 class _CitePattern(InlineProcessor):

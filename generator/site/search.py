@@ -9,25 +9,28 @@ import re
 from html.parser import HTMLParser
 
 SKIP = {"script", "style", "svg", "math", "figure", "pre"}  # code, figures and formulas are not prose
-_SKIP_CLASSES = {"katex", "headerlink", "footnote-backref"}
+_SKIP_CLASSES = {"katex", "headerlink", "footnote-backref", "footnote-ref"}
 _BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "section", "td", "th", "dt", "dd",
            "blockquote", "figcaption", "tr", "ol", "ul", "table"}
 MAX_TEXT = 20000  # characters of body text indexed per post
 
 
 class _Text(HTMLParser):
-    """The readable text of an HTML fragment, skipping code, figures and KaTeX."""
+    """The readable text of an HTML fragment, skipping code blocks and figures; a formula
+    reads as its TeX source (KaTeX's annotation)."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.stack: list[bool] = []  # per open element: whether it is skipped
+        self.tex = False  # inside KaTeX's <annotation>: the formula's TeX
 
     def handle_starttag(self, tag, attrs):
         if tag in ("br", "img", "hr", "input", "meta", "link", "source", "wbr"):
             return
         classes = set((dict(attrs).get("class") or "").split())
         self.stack.append(tag in SKIP or bool(classes & _SKIP_CLASSES))
+        self.tex = tag == "annotation"
 
     def handle_endtag(self, tag):
         if self.stack:
@@ -36,8 +39,9 @@ class _Text(HTMLParser):
             self.parts.append(" ")
 
     def handle_data(self, data):
-        if not any(self.stack):
+        if not any(self.stack) or self.tex:
             self.parts.append(data)
+        self.tex = False
 
 
 def page_text(html: str) -> str:

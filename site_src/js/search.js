@@ -15,8 +15,10 @@
   function snippet(text, terms) {
     var lower = text.toLowerCase(), at = -1;
     for (var i = 0; i < terms.length && at < 0; i++) at = lower.indexOf(terms[i].toLowerCase());
-    var start = Math.max(0, at - 80);
-    return (start > 0 ? "… " : "") + text.slice(start, start + 220) + (text.length > start + 220 ? " …" : "");
+    var start = Math.max(0, at - 80), end = Math.min(text.length, start + 220);
+    if (start > 0) start = text.indexOf(" ", start) + 1;  // whole words only
+    if (end < text.length) end = Math.max(text.lastIndexOf(" ", end), start);
+    return (start > 0 ? "… " : "") + text.slice(start, end) + (end < text.length ? " …" : "");
   }
 
   function render(query) {

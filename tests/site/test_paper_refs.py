@@ -157,3 +157,11 @@ def test_citation_without_bibliography_names_the_citation(tmp_path):
     site = make_site(tmp_path, post=POST.replace("bibliography: refs.bib\n", ""))
     with pytest.raises(BuildError, match=r"refs.md:10:8: citation '@zeiler2014' but no bibliography"):
         built(site)
+
+
+def test_a_citation_may_carry_a_footnote_but_a_link_is_no_citation(tmp_path):
+    post = POST + "\nData [@zeiler2014][^n] and [@springenberg2015](http://x.org) and [a@b.org].\n\n[^n]: A note.\n"
+    page = built(make_site(tmp_path, post=post))
+    assert [c.get_text() for c in page.select(".citation")][-1] == "[1]"
+    assert page.select_one('a[href="http://x.org"]').get_text() == "@springenberg2015"
+    assert "[a@b.org]" in page.get_text()

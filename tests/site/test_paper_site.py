@@ -73,15 +73,17 @@ def test_search_page_and_index(out):
     first = docs[0]
     assert first["url"] == "/blog/edges/" and first["tags"] == "hierarchy"
     assert "Deconvnet images see the note" in first["text"]
-    assert "secretcodeword" not in first["text"] and "x^2" not in first["text"]
+    assert "secretcodeword" not in first["text"] and "formula x^2" in first["text"]
     assert "ftfigure" not in first["text"]
     assert soup(out / "index.html").select_one('header nav a[href="/blog/search/"]')
 
 
-def test_page_text_skips_math_and_figures():
-    html = ('<p>Before <span class="katex"><math><mi>x</mi></math><span class="katex-html">x</span></span>'
+def test_page_text_reads_math_as_tex_and_skips_figures():
+    html = ('<p>Before <span class="katex"><math><semantics><mi>x</mi><annotation encoding="application/x-tex">'
+            'x</annotation></semantics></math><span class="katex-html">x</span></span>'
             ' after.</p><figure><img alt="a"><figcaption>Tile</figcaption></figure><h2>Next<a class="headerlink">#</a></h2>')
-    assert page_text(html) == "Before after. Next"
+    assert page_text(html) == "Before x after. Next"
+    assert page_text('<p>Deconvnet<sup><a class="footnote-ref" href="#fn:1">1</a></sup>.</p>') == "Deconvnet."
 
 
 def test_open_graph_and_twitter_cards(out):

@@ -51,8 +51,8 @@ def test_backtick_caption_reaches_the_page_and_no_raw_directive(tmp_path):
         c.decompose()
     text = main.get_text()
     assert "<<" not in text and "caption=" not in text
-    assert [c.text for c in page.find_all("figcaption")] == [
-        "Two `conv2` units", "a `b` and `c`", "tick ` here"]
+    assert [c.text for c in page.find_all("figcaption")] == [  # numbered in page order
+        "Figure 1. Two `conv2` units", "Figure 2. a `b` and `c`", "Figure 3. tick ` here"]
 
 
 def test_unterminated_quote_with_backtick_is_positioned():

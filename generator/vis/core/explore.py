@@ -16,13 +16,14 @@ lower named layer).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 
 from generator.vis.core.backprop import Backprop
-from generator.vis.errors import EngineError
+from generator.vis.errors import EngineError, EngineWarning
 from generator.vis.core.hierarchy import (Node, choose_children, edge_weights, keep_channel,
                                           tree_start)
 from generator.vis.core.models import Layer
@@ -126,7 +127,34 @@ def explore(bp: Backprop, root: str, depth: int = 2, children: int = 5,
         if not nxt:
             break
         frontier = nxt
+    if "budget" in out.stops.values():
+        needed = tiles_needed(model, root_layer, steps, depth, last, children)
+        warnings.warn(f"explore={levels} needs {needed} tiles to precompute every node down to "
+                      f"level {last}; explore_budget={budget} made {count}, so some clicks "
+                      f"show 'not precomputed' (set explore_budget={needed} to cover it)",
+                      EngineWarning, stacklevel=2)
     return out
+
+
+def tiles_needed(model, root_layer: Layer, steps, depth: int, last: int, children: int) -> int:
+    """Tiles of the tree with every node expanded down to level `last` (what a budget must
+    cover): per level, (layer, forced, count) groups, as `explore` plans them."""
+    total, level_nodes = 1, [(root_layer, depth > 0, 1)]
+    for level in range(last):
+        nxt = []
+        for layer, forced, n in level_nodes:
+            on_path = forced and level < len(steps)
+            below = steps[level][0] if on_path else model.below(layer)
+            if below is None:
+                continue
+            k = min(children + on_path, below.size)   # a path unit may join the top k
+            total += n * k
+            if forced and level + 1 < depth:
+                nxt += [(below, True, 1), (below, False, k - 1)]
+            else:
+                nxt.append((below, False, n * k))
+        level_nodes = [g for g in nxt if g[2] > 0]
+    return total
 
 
 def _pictures(bp: Backprop, frontier: list[_Open]) -> None:

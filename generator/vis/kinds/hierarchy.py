@@ -22,10 +22,15 @@ EXPLORE_BUDGET = 300
 EXPLORE_BYTES = 4_000_000
 
 
-def default_explore_budget(input_shape) -> int:
-    """The tile budget for a model's input shape (C, H, W), see EXPLORE_BUDGET."""
+def default_explore_budget(input_shape, bytes_per_pixel=None) -> int:
+    """The tile budget for a model's input shape (C, H, W): as many tiles as fit in
+    EXPLORE_BYTES at the size a tile's PNG really takes, not its raw C*H*W bytes.
+    Measured on the tiles a build writes (tests/vis/test_explore_budget.py checks the
+    first): 0.54 bytes per pixel for gray tiles (default model, 64 px: 2.2 kB a tile), 2.3
+    for colour ones (AlexNet, 224 px: 115 kB a tile)."""
     c, h, w = input_shape
-    return max(32, min(EXPLORE_BUDGET, EXPLORE_BYTES // max(c * h * w, 1)))
+    per_pixel = bytes_per_pixel or (0.54 if c == 1 else 2.3)
+    return max(32, min(EXPLORE_BUDGET, int(EXPLORE_BYTES // max(per_pixel * h * w, 1.0))))
 
 
 @dataclass(kw_only=True)

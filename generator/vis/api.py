@@ -246,6 +246,9 @@ def compute(requests: list[FigureRequest], device=None,
                 figure = KINDS[req.kind].run(session, req, models[i], tiles)
             except EngineError as e:
                 raise RequestError(req.ref, str(e)) from None
+            except (Exception, SystemExit) as e:
+                _blame(req, e)
+                raise
             for w in caught[seen:]:   # e.g. a damaged mining index, mined again
                 if on_warning is not None and issubclass(w.category, EngineWarning):
                     on_warning(req.ref, str(w.message))
@@ -275,7 +278,20 @@ def _check(session, req: FigureRequest):
         raise RequestError(req.ref, str(e)) from None
     except RequestError as e:
         raise RequestError(req.ref, e.message) from None
+    except (Exception, SystemExit) as e:
+        _blame(req, e)
+        raise
     return model
+
+
+def _blame(req: FigureRequest, exc: BaseException) -> None:
+    """Raise RequestError when `exc` came out of the request's own model file (its
+    forward, say): user code, so one line at its file:line; else return (an engine bug)."""
+    from generator.vis.core.usercode import blame
+
+    err = blame(exc, req.model)
+    if err is not None:
+        raise RequestError(req.ref, str(err)) from None
 
 
 # ------------------------------------------------------------------ display

@@ -52,6 +52,15 @@ def one_line(root, net_py: str, at: str = "2024-01-01-a.md:6:1: ") -> str:
     assert at in lines[0], lines[0]
     return lines[0]
 
+# A forward that passes the zero-input probe and fails on a real image (line 10 of net.py).
+PICKY = """_b = build
+class Picky(nn.Sequential):
+    def forward(self, x):
+        if x.abs().sum() > 0:
+            {call}
+        return super().forward(x)
+def build():
+    return Picky(*_b())"""
 
 CASES = [
     ("INPUT_SHAPE = 'abc'", "net.py: INPUT_SHAPE must be (C, H, W)"),
@@ -70,6 +79,9 @@ CASES = [
     ("def build():\n    raise SystemExit(3)", "net.py:build: the factory called sys.exit(3)"),
     ("def build():\n    raise KeyError('k')", "net.py:build: the factory failed (KeyError: 'k')"),
     ("def build():\n    return 7", "the factory returned int, not an nn.Module"),
+    (PICKY.format(call="raise ValueError('only zeros')"),
+     "net.py:10: the model's code failed (ValueError: only zeros)"),
+    (PICKY.format(call="import sys; sys.exit(0)"), "net.py:10: the model's code failed (sys.exit(0))"),
     ("_b = build\ndef build():\n    m = _b()\n    m[0].weight.data[0, 0, 0, 0] = float('nan')\n    return m",
      "initial weights: tensor 0.weight holds NaN or infinite values"),
 ]

@@ -8,9 +8,11 @@ step; each batch element has its own image, objective and random stream (derived
 seed + unit + copy), so a unit's pictures are the same whether it is optimized alone or
 with others. Activations are measured on the final input without transforms.
 
-Dead units: for a layer that is a ReLU module the objective is taken on the ReLU's input
-(same maximum where positive, but a gradient even where the unit is off); the reported
-activation is h_L itself.
+Dead units: the objective is h_L plus LEAK times the ReLU's input (for a layer that is a
+ReLU), so a unit that is off everywhere still gets a gradient, while a live one climbs its
+real activation: maximizing the pre-activation alone can raise a map's mean by making
+negative values less negative, never turning the unit on. The reported activation is
+h_L itself.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from generator.vis.core.objectives import (Progress, capturing, check_lr, check_
 from generator.vis.core.transforms import Transforms, make_transforms, sample_all
 
 HISTORY = 16  # points of objective history kept per picture
+LEAK = 0.01   # weight of the pre-activation in the objective (a gradient for dead units)
 
 
 @dataclass
@@ -79,7 +82,8 @@ def _batch(model: Model, units: Sequence[str], diversity: int, seed: int) -> _Ba
     return b
 
 
-def _objectives(hs, pres, b: _Batch, objective: str, diversity: int, weight: float, device):
+def _objectives(hs, pres, b: _Batch, objective: str, diversity: int, weight: float, device,
+                leak: float = LEAK):
     """(per-element objective (N,) on `pres`, diversity penalty on `hs`, over unit groups)."""
     values = torch.zeros(len(b.units), device=device)
     penalty = torch.zeros((), device=device)
@@ -87,10 +91,15 @@ def _objectives(hs, pres, b: _Batch, objective: str, diversity: int, weight: flo
         h = hs[name][idx]
         layer = b.layers[idx[0]]
         chans = torch.tensor([b.channels[i] for i in idx], device=device)
-        v = unit_values(pres[name][idx], layer, chans, objective)
+        v = unit_values(h, layer, chans, objective)
+        if leak and pres[name] is not hs[name]:
+            v = v + leak * unit_values(pres[name][idx], layer, chans, objective)
         values = values.index_put((torch.tensor(idx, device=device),), v)
         if diversity > 1:
-            penalty = penalty + weight * _similarity(h, diversity)
+            # in the objective's own units, so the push apart neither swamps a weak unit
+            # nor vanishes beside a strong one
+            scale = v.detach().abs().mean().clamp_min(1e-3)
+            penalty = penalty + weight * scale * _similarity(h, diversity)
     return values, penalty
 
 
@@ -117,7 +126,8 @@ def optimize(model: Model, units: Sequence[str], steps: int = 256, lr: float = 0
 
     Returns one FeatureVis per (unit, copy), in the order of `units`, copies consecutive.
     `size` is the picture's side (default: the model's input H, W); `diversity` copies per
-    unit are pushed apart by `diversity_weight` x their mean pairwise gram similarity.
+    unit are pushed apart by `diversity_weight` x their mean pairwise gram similarity x the
+    mean |objective| of the unit's layer group (so the weight is scale-free).
     """
     steps, lr, objective = check_steps(steps), check_lr(lr), check_objective(objective)
     b = _batch(model, units, diversity, seed)
@@ -158,7 +168,7 @@ def optimize(model: Model, units: Sequence[str], steps: int = 256, lr: float = 0
             images = p.image(params).detach()
             x = rng.to_input(images)
             hs, _ = forward(x)
-            final, _ = _objectives(hs, hs, b, objective, 1, 0.0, device)
+            final, _ = _objectives(hs, hs, b, objective, 1, 0.0, device, leak=0.0)
     final = final.cpu().tolist()
     x, images = x.cpu(), images.cpu()
     return [FeatureVis(unit=b.units[i], copy=b.copies[i], objective=objective,

@@ -101,3 +101,19 @@ class GuardedPreprocess:
             raise EngineError(f"{self.file}: preprocess() returned shape {tuple(x.shape)}, "
                               f"INPUT_SHAPE is {tuple(self.shape)}")
         return x
+
+
+def blame(exc: BaseException, model_name: str) -> EngineError | None:
+    """An error raised from inside a user's model file (its forward, a hook) while
+    computing, as one line at the file's line; None when the file is not to blame."""
+    import traceback
+
+    file = model_name.rpartition(":")[0] if ".py:" in model_name else ""
+    if not file:
+        return None
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename == file:
+            what = f"sys.exit({exc.code!r})" if isinstance(exc, SystemExit) \
+                else f"{type(exc).__name__}: {first_line(exc)}"
+            return EngineError(f"{file}:{frame.lineno}: the model's code failed ({what})")
+    return None

@@ -12,7 +12,7 @@ the speed is not bought with worse pictures.
 
 Needs torch-lucent==0.1.8, kornia==0.4.1 and ipython (bench-only; requirements-bench.txt,
 installed with --no-deps so torch is left alone).
-Usage: python bench/featurevis.py [--steps N] [--units N] [--device cpu|cuda]
+Usage: python bench/featurevis.py [--steps N] [--units N] [--device cpu|cuda] [--only a|b]
 """
 from __future__ import annotations
 
@@ -109,13 +109,17 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=256)
     ap.add_argument("--units", type=int, default=16)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--only", choices=("a", "b"), help="run one comparison")
     args = ap.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        alexnet = load_model("alexnet", device=device)
-    compare("(a) AlexNet, random weights", alexnet, "conv5", args.units, args.steps, 128, None)
+    if args.only != "b":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            alexnet = load_model("alexnet", device=device)
+        compare("(a) AlexNet, random weights", alexnet, "conv5", args.units, args.steps, 128, None)
+    if args.only == "a":
+        return
     from generator.vis.default import model as default_model
     default = load_model("default", device=device)
     compare("(b) default model", default, "conv5", args.units, args.steps, 64,

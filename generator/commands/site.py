@@ -101,13 +101,16 @@ def build(site_dir, out, drafts, base_url, url, quiet, force):
 @click.option("--port", "-p", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option("--drafts/--no-drafts", default=True, show_default=True, help="Include draft posts.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Preview folder (default: OUTPUT.preview beside the site's output, so drafts "
+                   "never reach what is published).")
 @_user_errors
 def serve(site_dir, port, drafts, out):
     """Preview SITE_DIR at http://127.0.0.1:PORT, rebuilding on change.
 
-    Watches posts, images, site.toml, templates, assets and the model/image files
-    that figures use; open pages reload after each successful rebuild.
+    Builds into its own folder (e.g. _site.preview), drafts included. Watches posts,
+    images, site.toml, templates, assets and the model/image files that figures use;
+    open pages reload after each successful rebuild, and show a failed one's error.
     """
     from generator.site.serve import serve as run_serve
 
@@ -129,25 +132,26 @@ def new(title, site_dir):
 @SITE_DIR
 @_user_errors
 def clean(site_dir):
-    """Remove SITE_DIR's built site and its cache (figures and build manifest).
+    """Remove SITE_DIR's built site, its preview and its cache (figures, build manifest).
 
     Only folders featuretree made (marked with .featuretree-output) are removed.
     """
     from generator.site import guard
     from generator.site.config import load_config
+    from generator.site.serve import preview_dir
 
     config = load_config(site_dir_or_default(site_dir))
-    out, cache = config.output, config.cache
-    for key, p in (("output", out), ("cache", cache)):
+    out, cache, preview = config.output, config.cache, preview_dir(config)
+    for key, p in (("output", out), ("cache", cache), ("preview", preview)):
         if (p.exists() or p.is_symlink()) and not guard.is_marked(p):
             raise UserError(f"{key} folder {p} was not made by featuretree (no {guard.MARKER}); "
                             "not removing it (delete it yourself if it should go)")
     lock = guard.try_lock(cache)
     try:
-        removed = [p for p in (out, cache) if p.exists()]
+        removed = [p for p in (out, cache, preview) if p.exists()]
         removed += guard.remove_dead_tmp(out)
         old = [p for p in out.parent.glob(f"{out.name}.old-*") if p.is_dir() and not p.is_symlink()]
-        for p in [out, cache, *old]:
+        for p in [out, cache, preview, *old]:
             if p.exists():
                 shutil.rmtree(p)
         removed += old

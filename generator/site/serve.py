@@ -1,12 +1,18 @@
 """Local preview: serve the built site on 127.0.0.1, rebuild when a source changes,
 and reload open pages (server-sent events).
 
+The preview is built apart from the published site, into `<output>.preview` beside it
+(e.g. `_site.preview`), drafts included: what `serve` shows never lands in the output
+that is published, unless `--out` asks for it. A failed rebuild sends its one-line error
+to every open page, which shows it as an overlay; the next good build reloads them.
+
 The reload script is injected into HTML responses by this server only; the
 files on disk (and the published site) never contain it.
 """
 from __future__ import annotations
 
 import http.server
+import json
 import re
 import sys
 import threading
@@ -20,22 +26,40 @@ from .theme import SITE_SRC, TEMPLATES
 RELOAD_PATH = "/__featuretree_reload"
 RELOAD_SCRIPT = (
     "<script>(function(){var s=new EventSource(%r);"
-    "s.onmessage=function(){location.reload();};})();</script>" % RELOAD_PATH
+    "s.onmessage=function(){location.reload();};"
+    "s.addEventListener('builderror',function(e){"
+    "var d=document.getElementById('ft-build-error');"
+    "if(!d){d=document.createElement('div');d.id='ft-build-error';d.setAttribute('role','alert');"
+    "d.style.cssText='position:fixed;left:0;right:0;top:0;z-index:2147483647;background:#9b1c1c;"
+    "color:#fff;font:14px/1.5 ui-monospace,monospace;padding:12px 16px;white-space:pre-wrap;"
+    "box-shadow:0 2px 8px rgba(0,0,0,.4)';document.body.appendChild(d);}"
+    "d.textContent='featuretree: the rebuild failed (this page is the last good build)\\n'"
+    "+JSON.parse(e.data);});})();</script>" % RELOAD_PATH
 ).encode()
+NOT_BUILT = b"<!doctype html><title>featuretree preview</title><body><p>Nothing built yet.</p></body>"
 
 
 class Reloads:
-    """A counter that SSE clients wait on; each successful rebuild bumps it."""
+    """A counter that SSE clients wait on; each rebuild bumps it. `error` holds the last
+    rebuild's one-line error (None after a good build)."""
 
     def __init__(self):
         self.version = 0
         self.cond = threading.Condition()
         self.closing = False
+        self.error: str | None = None
 
-    def bump(self) -> None:
+    def bump(self, error: str | None = None) -> None:
         with self.cond:
             self.version += 1
+            self.error = error
             self.cond.notify_all()
+
+    def event(self) -> bytes:
+        """What a client is sent after a bump: a reload, or the build error."""
+        if self.error is None:
+            return b"data: reload\n\n"
+        return b"event: builderror\ndata: " + json.dumps(self.error).encode() + b"\n\n"
 
     def close(self) -> None:
         with self.cond:
@@ -133,7 +157,16 @@ class PreviewHandler(http.server.SimpleHTTPRequestHandler):
         page = Path(self.directory) / "404.html"
         if page.is_file():
             return self._html(page, 404)
-        self.send_error(404)
+        self._html_bytes(NOT_BUILT, 404)   # still a page, so a build error shows on it
+
+    def _html_bytes(self, data: bytes, status: int) -> None:
+        data = data + RELOAD_SCRIPT
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
 
     def _events(self) -> None:
         self.send_response(200)
@@ -143,22 +176,29 @@ class PreviewHandler(http.server.SimpleHTTPRequestHandler):
         seen = self.reloads.version
         try:
             self.wfile.write(b": connected\n\n")
+            if self.reloads.error is not None:   # a page opened while the build is broken
+                self.wfile.write(self.reloads.event())
             self.wfile.flush()
             while not self.reloads.closing:
                 now = self.reloads.wait(seen, timeout=15)
                 if self.reloads.closing:
                     break
-                self.wfile.write(b"data: reload\n\n" if now != seen else b": keep-alive\n\n")
+                self.wfile.write(self.reloads.event() if now != seen else b": keep-alive\n\n")
                 self.wfile.flush()
                 seen = now
         except (BrokenPipeError, ConnectionResetError):
             pass
 
 
-def _watch_filter(config: SiteConfig):
+def preview_dir(config: SiteConfig) -> Path:
+    """Where `serve` builds unless told otherwise: beside the output, never in it."""
+    return config.output.with_name(config.output.name + ".preview")
+
+
+def _watch_filter(config: SiteConfig, out: Path):
     from watchfiles import DefaultFilter
 
-    skip = [config.output, config.cache]
+    skip = [config.output, config.cache, out]
     base = DefaultFilter()
 
     def allowed(change, path: str) -> bool:
@@ -181,6 +221,7 @@ def serve(site_dir: str | Path, port: int = 8000, drafts: bool = True, out=None,
     from .pipeline import build
 
     config = load_config(site_dir, output=out)
+    out = Path(out) if out is not None else preview_dir(config)
     reloads = Reloads()
 
     def rebuild() -> list[Path]:
@@ -188,28 +229,29 @@ def serve(site_dir: str | Path, port: int = 8000, drafts: bool = True, out=None,
             result = build(site_dir, out=out, drafts=drafts, quiet=False)
         except BuildError as e:
             echo(f"error: {e}")
+            reloads.bump(str(e))
             return []
         echo(result.summary())
         reloads.bump()
         return result.watch_paths
 
     extra = rebuild()
-    config.output.mkdir(parents=True, exist_ok=True)
-    handler = partial(PreviewHandler, directory=str(config.output), base_url=config.base_url, reloads=reloads)
+    out.mkdir(parents=True, exist_ok=True)
+    handler = partial(PreviewHandler, directory=str(out), base_url=config.base_url, reloads=reloads)
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as e:
         raise BuildError(f"cannot listen on 127.0.0.1:{port} ({e.strerror}); pass another --port") from None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    echo(f"serving {config.output} at http://127.0.0.1:{server.server_address[1]}{config.base_url} "
+    echo(f"serving {out} at http://127.0.0.1:{server.server_address[1]}{config.base_url} "
          f"(Ctrl-C stops)")
     sys.stdout.flush()
     try:
         while True:
             roots = {config.site_dir, TEMPLATES, SITE_SRC, *(Path(p) for p in extra)}
             roots = sorted(str(p) for p in roots if Path(p).exists())
-            for _changes in watch(*roots, watch_filter=_watch_filter(config), raise_interrupt=True):
+            for _changes in watch(*roots, watch_filter=_watch_filter(config, out), raise_interrupt=True):
                 new_extra = rebuild() or extra
                 sys.stdout.flush()
                 if set(new_extra) != set(extra):

@@ -3,6 +3,7 @@ only in served pages)."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import signal
@@ -25,7 +26,22 @@ def make_site(tmp_path):
     (site / "site.toml").write_text('title = "Served"\nbase_url = "/b/"\n')
     (site / "posts" / "2024-05-01-hello.md").write_text(
         "---\ntitle: Hello\ndate: 2024-05-01\n---\n\nFirst words.\n")
+    (site / "posts" / "2024-05-02-draft.md").write_text(
+        "---\ntitle: Draft\ndate: 2024-05-02\ndraft: true\n---\n\nA draft.\n")
     return site
+
+
+def _next_event(stream) -> list[bytes]:
+    """The next server-sent event's lines (comments and keep-alives skipped)."""
+    lines: list[bytes] = []
+    while True:
+        line = stream.readline()
+        assert line, "event stream closed"
+        line = line.rstrip(b"\n")
+        if line and not line.startswith(b":"):
+            lines.append(line)
+        elif not line and lines:
+            return lines
 
 
 @pytest.mark.parametrize("cmd", ["build", "serve", "new", "clean"])
@@ -85,8 +101,11 @@ def test_serve_rebuilds_on_change_and_reloads_the_page(tmp_path):
         assert port, "serve did not start"
         status, page = _get(port, "/b/hello/")
         assert status == 200 and "First words." in page and "EventSource" in page
-        on_disk = (site / "_site" / "hello" / "index.html").read_text()
+        # the preview is built apart, drafts included; the published output is untouched
+        on_disk = (site / "_site.preview" / "hello" / "index.html").read_text()
         assert "EventSource" not in on_disk  # live reload exists only in served pages
+        assert not (site / "_site").exists()
+        assert "A draft." in _get(port, "/b/draft/")[1]
         assert _get(port, "/b/nowhere/")[0] == 404
         # DNS rebinding: a page from elsewhere that resolves its name to 127.0.0.1 is refused
         assert _get(port, "/b/hello/", host=f"evil.example:{port}")[0] == 421
@@ -105,6 +124,27 @@ def test_serve_rebuilds_on_change_and_reloads_the_page(tmp_path):
             if line.startswith(b"data: reload"):
                 break
         assert "Second words." in _get(port, "/b/hello/")[1]
+
+        # a failed rebuild: every open page gets its one-line error (shown as an overlay),
+        # a page opened meanwhile gets it on connecting, and the next good build reloads
+        good = post.read_text()
+        post.write_text(good.replace("date: 2024-05-01", "date: 2024-13-45"))
+        error = _next_event(stream)
+        assert error[0] == b"event: builderror"
+        message = json.loads(error[1].removeprefix(b"data: "))
+        assert "2024-05-01-hello.md:3:" in message and "is not a date" in message
+        assert "\n" not in message
+        late = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        late.request("GET", "/__featuretree_reload")
+        late_stream = late.getresponse()
+        assert late_stream.readline().startswith(b": connected")
+        late_stream.readline()
+        assert _next_event(late_stream)[0] == b"event: builderror"
+        assert "Second words." in _get(port, "/b/hello/")[1]   # the last good build stays
+        assert "builderror" in _get(port, "/b/hello/")[1]      # the overlay's handler
+        post.write_text(good)
+        assert _next_event(stream) == [b"data: reload"]
+        assert _next_event(late_stream) == [b"data: reload"]
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -235,7 +235,7 @@ def _write_posts(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_html:
         older = posts[i + 1] if i + 1 < len(posts) else None
         figs = figure_html[post.source]
         rel = f"{post.url_path}index.html"
-        key = _h("post", site_key, bodies.key(post), figs,
+        key = _h("post", site_key, bodies.key(post), figs, post.date.isoformat(),
                  [(p.title, p.url_path) if p else None for p in (newer, older)])
         old_assets = previous.get("assets", {}).get(rel)
         if old_assets is not None and all((config.site_dir / a).is_file() for a in old_assets) \
@@ -363,8 +363,12 @@ def _build(config: SiteConfig, t0: float, *, drafts: bool, quiet: bool, stage_fa
     # there must parse them again.
     figures_key = _h("figures", config.figures)
     post_cache = PostCache(config.cache / "site" / "posts.json", code_digest() + figures_key)
-    posts = load_posts(config, drafts=drafts, cache=post_cache)
+    notes: list[str] = []
+    posts = load_posts(config, drafts=drafts, cache=post_cache, notes=notes)
     post_cache.save()
+    if not quiet:
+        for line in notes:
+            print(line, file=sys.stderr)
     stage = _figure_stage(config, posts, quiet, stage_factory)
 
     assets = {}  # path under assets/ -> source file

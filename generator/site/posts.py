@@ -1,7 +1,8 @@
 """Posts: markdown files with YAML front matter, read and checked before any rendering.
 
 A post is `posts/NAME.md` (or `posts/NAME/index.md`, a bundle with its assets).
-Its date comes from `date:` or a `YYYY-MM-DD-` file-name prefix (Jekyll style);
+Its date comes from `date:` or a `YYYY-MM-DD-` file-name prefix (Jekyll style), else
+from git or the file (see `undated`);
 its URL is `SLUG/`. Jekyll keys (`layout`, `comments`, `disqus_*`, ...) are accepted
 and ignored. `published: false` or `draft: true` keeps a post out unless drafts
 are asked for.
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from . import undated
 from .config import SiteConfig
 from .directives import SPECS, Directive, check_defaults, find_directives, validate
 from .limits import check_directives
@@ -211,11 +213,8 @@ def load_post(path: Path, config: SiteConfig, data: bytes | None = None) -> Post
         except ValueError:
             raise BuildError(f"file name date '{stem[:10]}' is not a date; name the file YYYY-MM-DD-slug.md "
                              "with a real date, or set 'date:'", Pos(shown, 1, 1)) from None
-    elif draft:
-        when = datetime.now(timezone.utc).replace(microsecond=0)
     else:
-        raise BuildError("no date: add 'date: YYYY-MM-DD' to the front matter "
-                         "or name the file YYYY-MM-DD-slug.md", Pos(shown, 1, 1))
+        when = undated.date_of(path)[0]   # refreshed by load_posts on every build
     title = _string(meta, "title", fm_text, shown)
     if not title.strip():
         raise BuildError("front matter has no title: add 'title: ...'", Pos(shown, 1, 1))
@@ -269,11 +268,20 @@ RESERVED = {"assets", "tags", "feed.xml", "sitemap.xml", "404.html", "index.html
             "search", "search.json", "favicon.svg"}
 
 
-def load_posts(config: SiteConfig, drafts: bool = False, cache=None) -> list[Post]:
+def is_undated(post: Post) -> bool:
+    """No `date:` and no YYYY-MM-DD- file name: the date comes from git or the file."""
+    stem = post.source.parent.name if post.source.stem == "index" else post.source.stem
+    return post.meta.get("date") is None and not _DATED_NAME.match(stem)
+
+
+def load_posts(config: SiteConfig, drafts: bool = False, cache=None,
+               notes: list[str] | None = None) -> list[Post]:
     """All posts to publish, newest first; duplicate or reserved slugs are errors.
 
-    `cache` (a PostCache) returns unchanged posts without parsing them again.
+    `cache` (a PostCache) returns unchanged posts without parsing them again; `notes`
+    collects one line per undated post (see `undated`).
     """
+    notes = notes if notes is not None else []
     posts = []
     for path in post_files(config):
         data = path.read_bytes()
@@ -284,6 +292,9 @@ def load_posts(config: SiteConfig, drafts: bool = False, cache=None) -> list[Pos
                 cache.put(post)
         if post.draft and not drafts:
             continue
+        if is_undated(post):
+            post.date, source = undated.date_of(path)
+            notes.append(undated.note(post.shown, post.date, source))
         posts.append(post)
     seen: dict[str, Post] = {}
     top = {p.name for p in config.site_dir.iterdir()}

@@ -270,3 +270,46 @@ def test_imagenet_example_builds_on_cached_weights(tmp_path, monkeypatch):
     site = copy_site(ROOT / "examples" / "imagenet-alexnet", tmp_path / "imagenet")
     result = build(site, quiet=True, base_url=BASE)
     check_site(site, result)
+
+
+@needs_default
+def test_featurevis_post_matches_its_figures(example):
+    """The pictures reach what the post says, and more than any of the 2,000 sample
+    images (computed here independently, from the model's own forward)."""
+    import torch
+
+    from generator.vis.core.models import load_model
+    from generator.vis.default import model as default_model
+
+    where = "content/posts/2024-06-15-what-a-unit-wants-to-see.md"
+    page = _page(example[1], "what-a-unit-wants-to-see")
+    reached = {}
+    for fig in page.select("figure.ft-optimize"):
+        for cell in fig.select(".ft-optimized"):
+            reached[cell["data-unit"]] = [float(i["data-activation"]) for i in cell.find_all("img")]
+    quoted = {"fc8_7": [33.8], "fc8_1": [36.2], "fc8_8": [39.5], "conv5_34": [0.49, 0.59],
+              "conv4_11": [1.21, 0.90], "conv3_40": [0.87, 0.92]}
+    assert set(reached) == set(quoted), where
+    for unit, values in quoted.items():
+        assert reached[unit] == pytest.approx(values, rel=0.02, abs=0.01), (where, unit)
+    model = load_model("default")
+    images, _ = default_model.load_sample()
+    x = default_model.to_input(torch.from_numpy(images))
+    with torch.no_grad():
+        acts = {}
+        hooks = [model.module.get_submodule(layer.path).register_forward_hook(
+            lambda m, i, o, name=layer.name: acts.__setitem__(name, o.clone()))
+            for layer in model.layers]
+        model.module(x)
+        for h in hooks:
+            h.remove()
+    for unit, values in reached.items():
+        layer, index = model.parse_unit(unit)
+        h = acts[layer.name][:, index]
+        best = float((h.flatten(1).mean(1) if h.dim() == 3 else h).max())
+        assert min(values) > best, (where, unit, values, best)
+    dream = page.select_one("figure.ft-dream")
+    titles = [i.get("title", "") for i in dream.find_all("img")]
+    assert any(t.startswith("objective 0.0715 → 0.492") for t in titles), (where, titles)
+    tree = page.select_one("figure.ft-hierarchy")
+    assert len(tree.select(".ft-node .ft-picture")) == 7, where

@@ -439,7 +439,7 @@ def spec_table_markdown() -> str:
             if k.kind in ("int", "float"):
                 bits.append(f"{k.lo}..{k.hi}")
             if k.kind == "choice":
-                bits.append("|".join(k.choices))
+                bits.append(" / ".join(k.choices))  # a bare | would split the table cell
             keys.append(f"`{name}`" + (f" ({', '.join(bits)})" if bits else ""))
         rows.append(f"| `{spec.example}` — {spec.doc} | {pos} | {', '.join(keys)} |")
     return "\n".join(rows)

@@ -107,3 +107,15 @@ def test_spec_table_covers_every_directive():
     assert {"unit", "units", "hierarchy", "predictions", "featuremaps", "maxacts", "patches",
             "optimize", "dream"} == set(SPECS)
     assert isinstance(find_directives("<< unit a_1 >>", "p")[0], Directive)
+
+
+def test_readme_directive_table_is_the_generated_one():
+    """The README's table is `spec_table_markdown()` verbatim, so it cannot drift from
+    the kinds; no cell holds a bare `|` that would split it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = spec_table_markdown()
+    assert table in readme
+    for row in table.splitlines()[2:]:
+        assert row.count("|") == 4, row

@@ -373,6 +373,10 @@ SITE_ONLY_KEYS = {"models": "per-model weights and layer maps ([figures.models.\
                   "architecture": "the architecture a bare weights file `model=FILE` loads into"}
 
 
+# Keys that belong to one figure: as a default they would repeat on every figure.
+ONE_FIGURE_KEYS = {"id"}
+
+
 def check_defaults(values, where: str, pos_of) -> dict:
     """Check site-wide or per-post figure defaults exactly as directive values are checked.
 
@@ -397,6 +401,9 @@ def check_defaults(values, where: str, pos_of) -> dict:
             raise DirectiveError(f"{where} has no figure setting '{name}'"
                                  f"{_hint(name, [*every, *SITE_ONLY_KEYS])}; valid: "
                                  f"{', '.join(sorted([*every, *SITE_ONLY_KEYS]))}", pos)
+        if name in ONE_FIGURE_KEYS:
+            raise DirectiveError(f"{where}: {name} names one figure; set it on the directive",
+                                 pos)
         key = every[name]
         if isinstance(value, bool) or not isinstance(value, (str, int, float, list)):
             raise DirectiveError(f"{where}: {name} must be {_what(key)}, got {value!r}", pos)

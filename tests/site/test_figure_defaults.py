@@ -75,6 +75,8 @@ def test_site_and_front_matter_defaults_equal_explicit_directives(tmp_path):
     ('rule = "decon"\n', "(did you mean 'deconv'?)"),
     ("dept = 3\n", "has no figure setting 'dept' (did you mean 'depth'?)"),
     ("depth = true\n", "depth must be an integer in 0..8, got True"),
+    ('id = "fig-a"\n', "site.toml [figures]: id names one figure; set it on the directive"),
+    ("lr = 0\n", "lr=0 is out of range; valid: 0.0001..10.0"),
 ])
 def test_bad_site_defaults_are_one_line_errors(tmp_path, figures, message):
     root = _site(tmp_path / "s", figures, {"one": ("", "", "", "", "")})

@@ -146,12 +146,7 @@ class PreviewHandler(http.server.SimpleHTTPRequestHandler):
         data = fs.read_bytes()
         i = data.rfind(b"</body>")
         data = data[:i] + RELOAD_SCRIPT + data[i:] if i >= 0 else data + RELOAD_SCRIPT
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(data)
+        self._send_html(data, status)
 
     def _not_found(self) -> None:
         page = Path(self.directory) / "404.html"
@@ -160,7 +155,9 @@ class PreviewHandler(http.server.SimpleHTTPRequestHandler):
         self._html_bytes(NOT_BUILT, 404)   # still a page, so a build error shows on it
 
     def _html_bytes(self, data: bytes, status: int) -> None:
-        data = data + RELOAD_SCRIPT
+        self._send_html(data + RELOAD_SCRIPT, status)
+
+    def _send_html(self, data: bytes, status: int) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

@@ -52,14 +52,12 @@ def explain(model_name, weights, layer_pairs, image_path, root, depth, children,
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EngineWarning)
-            try:
-                model, tree, document = _run(
-                    model_name, weights, layer_map(layer_pairs), image_path, root, depth,
-                    children, rule, _units(path_units), device, top)
-            finally:
-                for w in caught:
-                    if issubclass(w.category, EngineWarning):
-                        click.echo(f"warning: {w.message}", err=True)
+            model, tree, document = _run(
+                model_name, weights, layer_map(layer_pairs), image_path, root, depth,
+                children, rule, _units(path_units), device, top)
+        for w in caught:   # only when it worked: an error is one line on its own
+            if issubclass(w.category, EngineWarning):
+                click.echo(f"warning: {w.message}", err=True)
         if arrays_dir:
             _write_arrays(tree, Path(arrays_dir))
         if out_dir:

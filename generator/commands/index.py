@@ -40,6 +40,7 @@ def index(model_name, weights, layer_pairs, dataset_spec, k, layer_names, batch_
           chunk_batches, cache_dir, device, quiet):
     """Mine a dataset for each unit's top-activating examples."""
     from generator.vis.errors import EngineError, EngineWarning
+    from generator.vis.data.datasets import check_fits, open_dataset
     from generator.vis.data.mining import dist_info, init_distributed, load_or_mine
     from generator.vis.core.models import load_model
 
@@ -51,15 +52,17 @@ def index(model_name, weights, layer_pairs, dataset_spec, k, layer_names, batch_
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EngineWarning)
             model = load_model(model_name, weights=weights, layers=layers_given, device=device)
-        if rank == 0:
-            for w in caught:
-                if issubclass(w.category, EngineWarning):
-                    click.echo(f"warning: {w.message}", err=True)
         layers = [n.strip() for n in layer_names.split(",") if n.strip()] if layer_names else None
         if layer_names is not None and not layers:
             raise UserError(f"--layers is empty; name some of {', '.join(model.layer_names)}")
+        dataset = open_dataset(dataset_spec, memo_dir=Path(cache_dir) / "files")
+        check_fits(dataset, model)
+        if rank == 0:   # once the inputs check out: an error is one line on its own
+            for w in caught:
+                if issubclass(w.category, EngineWarning):
+                    click.echo(f"warning: {w.message}", err=True)
         start = time.perf_counter()
-        topk = load_or_mine(model, dataset_spec, k, layers, cache_dir, progress=not quiet,
+        topk = load_or_mine(model, dataset, k, layers, cache_dir, progress=not quiet,
                             batch_size=batch_size, workers=workers, chunk_batches=chunk_batches)
         seconds = time.perf_counter() - start
     except EngineError as exc:

@@ -28,13 +28,11 @@ def layers(model_name, weights, layer_pairs, image_path, top, as_json, device):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EngineWarning)
-            try:
-                model, rows = _run(model_name, weights, layer_map(layer_pairs), image_path,
-                                   top, device)
-            finally:
-                for w in caught:
-                    if issubclass(w.category, EngineWarning):
-                        click.echo(f"warning: {w.message}", err=True)
+            model, rows = _run(model_name, weights, layer_map(layer_pairs), image_path,
+                               top, device)
+        for w in caught:   # only when it worked: an error is one line on its own
+            if issubclass(w.category, EngineWarning):
+                click.echo(f"warning: {w.message}", err=True)
     except EngineError as exc:
         raise UserError(str(exc)) from None
     if as_json:

@@ -229,13 +229,15 @@ def compute(requests: list[FigureRequest], device=None,
     results: list[FigureResult | None] = [None] * len(requests)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EngineWarning)
-        models = []
+        models, pending = [], []
         for r in requests:
             seen = len(caught)
             models.append(_check(session, r))
-            for w in caught[seen:]:
-                if on_warning is not None and issubclass(w.category, EngineWarning):
-                    on_warning(r.ref, str(w.message))
+            pending += [(r.ref, str(w.message)) for w in caught[seen:]
+                        if issubclass(w.category, EngineWarning)]
+        # said once every request checks out: a bad request stays one line on its own
+        for ref, message in pending if on_warning is not None else ():
+            on_warning(ref, message)
         # grouped by (model, image, rule): a forward state serves every figure in a group
         order = sorted(range(len(requests)), key=lambda i: (
             repr(session.model_key(requests[i])), (requests[i].images or [""])[0],

@@ -10,7 +10,7 @@ from generator.vis.kinds.results import Figure, PatchGrid
 from generator.vis.kinds.session import percentile_of
 from generator.vis.kinds.spec import DATASET, FEATUREVIS, PATCHES, Key, Kind, keys
 from generator.vis.kinds.units import (OPTIMIZE, add_patches, add_pictures, check_units,
-                                       want_pictures,
+                                       want_pictures, warn_inactive,
                                        figure_base, on_image, optimized_phrase,
                                        optimizing_params)
 
@@ -139,6 +139,8 @@ class Hierarchy(Kind):
                                    tree=_tree(explored.root, names, explored.stops))
         add_patches(session, req, model, tiles, list(fig.tree.walk()))
         fig.optimized = add_pictures(session, req, model, tiles, list(fig.tree.walk()))
+        wanted = {model.unit_name(*model.parse_unit(u)) for u in [p["root"], *path]}
+        warn_inactive(list(fig.tree.walk()), wanted)
         return fig
 
     def caption(self, fig: HierarchyFigure) -> str:

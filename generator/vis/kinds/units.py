@@ -77,6 +77,19 @@ def add_pictures(session, req, model, tiles, nodes) -> str | None:
     return f"{settings.objective} objective, {settings.steps} steps, seed {settings.seed}"
 
 
+def warn_inactive(nodes, wanted) -> None:
+    """A requested unit that is off on this image draws an empty tile and zero-weight
+    edges; say so once, at the directive (the tile says it too)."""
+    import warnings
+
+    from generator.vis.errors import EngineWarning
+
+    dead = [n.unit for n in nodes if n.unit in wanted and not n.activation > 0]
+    if dead:
+        warnings.warn(f"{', '.join(dict.fromkeys(dead))}: inactive on this image (activation "
+                      "0): its picture is empty and its edges weigh 0", EngineWarning)
+
+
 def add_patches(session, req, model, tiles, nodes) -> None:
     """`patches=K`: each node (anything with `.unit`) gets its dataset patch grid."""
     k = req.params.get("patches")
@@ -116,6 +129,7 @@ class Units(Kind):
             for (layer, i), png in zip(units, pngs)])
         add_patches(session, req, model, tiles, fig.units)
         fig.optimized = add_pictures(session, req, model, tiles, fig.units)
+        warn_inactive(fig.units, {u.unit for u in fig.units})
         return fig
 
     def caption(self, fig: UnitsFigure) -> str:

@@ -1,0 +1,35 @@
+"""A unit that is off on the post's image: one warning at the directive, and the tile
+says so instead of showing a blank gray square (issue 12)."""
+import shutil
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+
+from generator.site.pipeline import build
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_inactive_units_warn_once_and_say_so_on_the_tile(tmp_path, capsys):
+    root = tmp_path / "site"
+    (root / "posts").mkdir(parents=True)
+    (root / "images").mkdir()
+    shutil.copy(ROOT / "content" / "images" / "sneaker_9.png", root / "images")
+    (root / "site.toml").write_text('title = "t"\nimage = "sneaker_9.png"\n'
+                                    'output = "out"\ncache = "cache"\n')
+    (root / "posts" / "2024-01-01-dead.md").write_text(
+        "---\ntitle: dead\ndate: 2024-01-01\n---\n<< units fc6_12 fc6_245 >>\n\n"
+        "<< hierarchy fc6_12 depth=1 children=2 >>\n")
+    build(root, quiet=False)
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if "inactive on this image" in l]
+    assert len(lines) == 1, err        # the same warning is printed once per build
+    assert lines[0].startswith("warning: ") and "2024-01-01-dead.md:5:1" in lines[0]
+    assert "fc6_12: inactive on this image (activation 0)" in lines[0]
+    page = BeautifulSoup((root / "out" / "dead" / "index.html").read_text(), "html.parser")
+    units, tree = page.find_all("figure")
+    cells = {c["data-unit"]: c for c in units.select(".ft-cell")}
+    assert "ft-inactive" in cells["fc6_12"]["class"] and cells["fc6_12"].select(".ft-inactive-note")
+    assert "ft-inactive" not in cells["fc6_245"]["class"]
+    root_node = tree.select_one('.ft-node[data-unit="fc6_12"]')
+    assert "ft-inactive" in root_node["class"] and root_node.select_one(".ft-inactive-note")

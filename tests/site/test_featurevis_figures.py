@@ -122,7 +122,7 @@ def test_bad_unit_is_one_line_with_position(tmp_path, site):
     from generator.site.errors import BuildError
 
     bad = tmp_path / "bad"
-    shutil.copytree(site, bad, ignore=shutil.ignore_patterns("out", "cache"))
+    shutil.copytree(site, bad, ignore=shutil.ignore_patterns("out*", "cache*"))
     post = bad / "posts" / "2024-03-01-want.md"
     post.write_text(POST.replace("<< optimize fc6_12", "<< optimize fc6_999999"))
     with pytest.raises(BuildError) as e:

@@ -16,7 +16,7 @@ def test_inactive_units_warn_once_and_say_so_on_the_tile(tmp_path, capsys):
     (root / "images").mkdir()
     shutil.copy(ROOT / "content" / "images" / "sneaker_9.png", root / "images")
     (root / "site.toml").write_text('title = "t"\nimage = "sneaker_9.png"\n'
-                                    'output = "out"\ncache = "cache"\n')
+                                    'output = "out"\ncache = "cache"\n[theme]\nlegends = false\n')
     (root / "posts" / "2024-01-01-dead.md").write_text(
         "---\ntitle: dead\ndate: 2024-01-01\n---\n<< units fc6_12 fc6_245 >>\n\n"
         "<< hierarchy fc6_12 depth=1 children=2 >>\n")
@@ -31,5 +31,9 @@ def test_inactive_units_warn_once_and_say_so_on_the_tile(tmp_path, capsys):
     cells = {c["data-unit"]: c for c in units.select(".ft-cell")}
     assert "ft-inactive" in cells["fc6_12"]["class"] and cells["fc6_12"].select(".ft-inactive-note")
     assert "ft-inactive" not in cells["fc6_245"]["class"]
+    # every gradient figure says what its grays mean; `[theme] legends = false` hides it
+    assert "Gray: no effect on the unit" in units.select_one(".ft-legend").text
+    assert "Line width: edge weight" in tree.select_one(".ft-legend").text
+    assert "no-legends" in page.body["class"]
     root_node = tree.select_one('.ft-node[data-unit="fc6_12"]')
     assert "ft-inactive" in root_node["class"] and root_node.select_one(".ft-inactive-note")

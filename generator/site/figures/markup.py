@@ -97,6 +97,11 @@ def _tree_context(fig, url) -> dict:
 LAYOUTS = {"tree": _tree_context}
 
 
+def _legend(text: str) -> Markup:
+    """What the figure's colours mean, under its caption (`[theme] legends = false` hides it)."""
+    return Markup(f' <span class="ft-legend">{escape(text)}</span>') if text else Markup("")
+
+
 def default_caption(kind: str, data: dict) -> str:
     """The kind's caption for a figure whose author gave none."""
     return api.KINDS[kind].caption(api.figure_from_json(kind, data))
@@ -114,7 +119,8 @@ def render_figure(kind: str, data: dict, *, base_url: str, caption: str | None =
     small = 0 < int(fig.tile_w or getattr(fig, "map_w", 0) or 999) < 128
     ctx = {"kind": kind, "data": fig, "url": url, "size": size, "explore": explore,
            "extra": "ft-pixelated" if small else "",
-           "caption": caption_html(caption if caption else spec.caption(fig))}
+           "caption": (caption_html(caption if caption else spec.caption(fig)) or Markup(""))
+           + _legend(spec.legend_of(fig))}
     if spec.layout:
         ctx.update(LAYOUTS[spec.layout](fig, url))
     return _env(templates).get_template(f"figures/{spec.template}.html").render(ctx).strip()

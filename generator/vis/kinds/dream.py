@@ -24,6 +24,7 @@ class DreamFigure(Figure):
 class DreamKind(Kind):
     name = "dream"
     doc = "DeepDream: the post's image changed to drive a unit or a whole layer up"
+    legend = 'Change map: black where the image is unchanged, white where it changed most.'
     example = "<< dream conv4 octaves=3 >>"
     arg, positional, nmin, nmax = "target", "target", 1, 1
     keys = keys("rule", "norm", seed=FEATUREVIS["seed"],

@@ -28,6 +28,7 @@ class FeatureMapsFigure(Figure):
 class FeatureMaps(Kind):
     name = "featuremaps"
     doc = "a layer's activation maps"
+    legend = 'Black: the unit is off there; white: the strongest activation in the layer (one scale for all maps).'
     example = "<< featuremaps conv1 max=32 >>"
     arg, positional, nmin, nmax = "layer", "layer", 1, 1
     keys = keys("rule", "norm", max=Key("int", 64, 1, 4096, doc="most maps shown"))

@@ -74,6 +74,7 @@ class HierarchyFigure(Figure):
 class Hierarchy(Kind):
     name = "hierarchy"
     doc = "a unit and, level by level, the units that contribute most to it"
+    legend = 'Gray: no effect on the unit; lighter (darker): brightening that pixel raises (lowers) it, per channel in colour; each tile scaled on its own. Line width: edge weight relative to its siblings.'
     example = "<< hierarchy fc6_1068 depth=3 path=conv5_243 >>"
     arg, positional, nmin, nmax = "root", "unit", 1, 1
     keys = keys(

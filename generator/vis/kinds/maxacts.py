@@ -27,6 +27,7 @@ class MaxactsFigure(Figure):
 class Maxacts(Kind):
     name = "maxacts"
     doc = "one unit across several images"
+    legend = 'Gray: no effect on the unit; lighter (darker): brightening that pixel raises (lowers) it, per channel in colour; each tile scaled on its own.'
     example = "<< maxacts conv1_7 images=a.png,b.png >>"
     arg, positional, nmin, nmax = "unit", "unit", 1, 1
     keys = keys("image", images=Key("files", required=True, lo=1, hi=32, role="input",

@@ -30,6 +30,7 @@ class OptimizeFigure(Figure):
 class Optimize(Kind):
     name = "optimize"
     doc = "what units want to see: pictures optimized to drive each unit up"
+    legend = 'Each picture is an input the model could receive, optimized from noise; its hover text gives the activation it reaches.'
     example = "<< optimize conv5_3 fc6_12 steps=128 >>"
     arg, positional, nmin, nmax = "units", "unit", 1, 16
     keys = keys("image", "rule", "norm", **FEATUREVIS,

@@ -21,6 +21,8 @@ class PatchesFigure(Figure):
 class Patches(Kind):
     name = "patches"
     doc = "a unit's top-activating dataset patches beside their gradients"
+    legend = ("Left: the dataset patches, best first; right: their gradients (gray: no "
+              "effect, lighter/darker: raises/lowers the unit).")
     example = "<< patches conv2_69 k=16 >>"
     arg, positional, nmin, nmax = "unit", "unit", 1, 1
     keys = keys("image", k=Key("int", 16, 1, 100, doc="examples shown"), dataset=DATASET)

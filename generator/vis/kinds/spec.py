@@ -100,6 +100,7 @@ class Kind:
     template: ClassVar[str]                 # templates/figures/<template>.html
     layout: ClassVar[str | None] = None     # a site-side layout the template needs ("tree")
     result: ClassVar[type]                  # the typed result (a `Figure` dataclass)
+    legend: ClassVar[str] = ""              # what the colours mean, one line under the caption
 
     # -- the site's side (torch-free) ----------------------------------------------------
     def check_values(self, values: dict) -> tuple[str, str] | None:
@@ -130,6 +131,12 @@ class Kind:
     def caption(self, fig: "Figure") -> str:
         """A caption saying what the figure shows, used when the author gave none."""
         return ""
+
+    def legend_of(self, fig: "Figure") -> str:
+        """The figure's legend (`[theme] legends = false` hides every legend)."""
+        extra = " Right of each pair: the unit's optimized picture." if getattr(
+            fig, "optimized", None) else ""
+        return self.legend + extra if self.legend else ""
 
     # -- the engine's side ---------------------------------------------------------------
     def check(self, session: "Session", req, model) -> None:

@@ -100,6 +100,7 @@ def add_patches(session, req, model, tiles, nodes) -> None:
 class Units(Kind):
     name = "units"
     doc = "several units side by side"
+    legend = 'Gray: no effect on the unit; lighter (darker): brightening that pixel raises (lowers) it, per channel in colour; each tile scaled on its own.'
     example = "<< units conv1_4 conv1_65 >>"
     arg, positional, nmin, nmax = "units", "unit", 1, 16
     keys = keys(patches=PATCHES, dataset=DATASET, optimize=OPTIMIZE, **FEATUREVIS)

@@ -79,7 +79,7 @@ def _tree_context(fig, url) -> dict:
             "activation": n.activation, "weight": n.weight,
             "parent": p.parent.node.unit if p.parent else None, "path": n.path,
             "src": url(n.tile), "followed": bool(n.children), "patches": n.patches,
-            "picture": n.picture,
+            "picture": n.picture, "field": n.field,
             "left": 100 * p.x / W, "top": 100 * p.y / H,
             "width": 100 * lay.col_w / W, "height": 100 * lay.row_h / H,
         })

@@ -9,7 +9,8 @@ from generator.vis.kinds.pictures import Picture
 from generator.vis.kinds.results import Figure, PatchGrid
 from generator.vis.kinds.session import percentile_of
 from generator.vis.kinds.spec import DATASET, FEATUREVIS, PATCHES, Key, Kind, keys
-from generator.vis.kinds.units import (OPTIMIZE, add_patches, add_pictures, check_units,
+from generator.vis.kinds.crops import crop_all
+from generator.vis.kinds.units import (CROP, OPTIMIZE, add_patches, add_pictures, check_units,
                                        want_pictures, warn_inactive,
                                        figure_base, on_image, optimized_phrase,
                                        optimizing_params)
@@ -46,6 +47,7 @@ class TreeNode:
     stop: str | None = None             # an explored leaf: why it has no children
     patches: PatchGrid | None = None
     picture: Picture | None = None      # optimize=1 (static tree only)
+    field: str | None = None            # crop: the input with the cut marked
 
     def walk(self):
         yield self
@@ -81,7 +83,7 @@ class Hierarchy(Kind):
         depth=Key("int", 2, 0, 8, doc="levels below the root"),
         children=Key("int", 5, 1, 16, doc="children shown per node (top-k by edge weight)"),
         path=Key("units", [], doc="comma list of units to follow down, one per level"),
-        patches=PATCHES, dataset=DATASET, optimize=OPTIMIZE, **FEATUREVIS,
+        crop=CROP, patches=PATCHES, dataset=DATASET, optimize=OPTIMIZE, **FEATUREVIS,
         explore=Key("int", 0, 0, 8, doc="extra levels precomputed for the reader", unset=0),
         explore_budget=Key("int", None, 1, 100000, unset=None,
                            doc=f"most tiles precomputed for exploring (default {EXPLORE_BUDGET}, "
@@ -130,10 +132,13 @@ class Hierarchy(Kind):
         else:
             tree = hierarchy(bp, p["root"], depth=p["depth"], children=p["children"], path=path)
             nodes = list(tree.walk())
-        pngs = gradient_pngs(torch.stack([n.image for n in nodes]), percentile_of(p))
+        grads, markers = crop_all(torch.stack([n.image for n in nodes]), p.get("crop", "auto"),
+                                  session.input(req, req.images[0]), tiles)
+        pngs = gradient_pngs(grads, percentile_of(p))
         names = {n.path_name: tiles.add(png) for n, png in zip(nodes, pngs)}
+        fields = {n.path_name: m for n, m in zip(nodes, markers)}
         fig = HierarchyFigure(**figure_base(model, req), rule=p["rule"],
-                              tree=_tree(tree, names))
+                              tree=_tree(tree, names, fields=fields))
         if explored is not None:
             fig.explore = Explored(levels=p["explore"], budget=budget, children=p["children"],
                                    depth=explored.depth, size=len(nodes),
@@ -150,11 +155,12 @@ class Hierarchy(Kind):
                 "line for its edge weight.")
 
 
-def _tree(node, names: dict, stops: dict | None = None) -> TreeNode:
+def _tree(node, names: dict, stops: dict | None = None, fields: dict | None = None) -> TreeNode:
     """An engine `Node` tree as figure data, tiles by path name; with `stops` (an explored
     tree) each leaf says why it has no children."""
     return TreeNode(unit=node.unit, layer=node.layer, index=node.index,
                     activation=node.activation, weight=node.weight, path=node.path_name,
                     tile=names[node.path_name],
-                    children=[_tree(c, names, stops) for c in node.children],
-                    stop=stops.get(node.path_name) if stops is not None else None)
+                    children=[_tree(c, names, stops, fields) for c in node.children],
+                    stop=stops.get(node.path_name) if stops is not None else None,
+                    field=(fields or {}).get(node.path_name))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from generator.vis.kinds.crops import crop_all
 from generator.vis.kinds.pictures import Picture, Settings, picture
 from generator.vis.kinds.results import Figure, PatchGrid
 from generator.vis.kinds.session import percentile_of
 from generator.vis.kinds.spec import DATASET, FEATUREVIS, PATCHES, Key, Kind, keys
 
+CROP = Key("choice", "auto", choices=("auto", "on", "off"), unset="auto",
+           doc="cut each tile to where its gradient is, scaled up, the cut marked on a small "
+               "input copy (auto: inputs of 128 px or more, supports at most half the side)")
 OPTIMIZE = Key("int", 0, 0, 1, unset=0,
                doc="1: beside each unit's image, the picture optimized to drive it up "
                    "(the optimize keys apply)")
@@ -23,6 +27,7 @@ class UnitTile:
     tile: str
     patches: PatchGrid | None = None
     picture: Picture | None = None
+    field: str | None = None        # crop: the input with the cut marked
 
 
 @dataclass(kw_only=True)
@@ -103,7 +108,7 @@ class Units(Kind):
     legend = 'Gray: no effect on the unit; lighter (darker): brightening that pixel raises (lowers) it, per channel in colour; each tile scaled on its own.'
     example = "<< units conv1_4 conv1_65 >>"
     arg, positional, nmin, nmax = "units", "unit", 1, 16
-    keys = keys(patches=PATCHES, dataset=DATASET, optimize=OPTIMIZE, **FEATUREVIS)
+    keys = keys(crop=CROP, patches=PATCHES, dataset=DATASET, optimize=OPTIMIZE, **FEATUREVIS)
     template = "units"
     result = UnitsFigure
 
@@ -123,11 +128,13 @@ class Units(Kind):
         p = req.params
         bp = session.state(req, req.images[0], p["rule"])
         units = [model.parse_unit(u) for u in self.unit_refs(p)]
-        pngs = gradient_pngs(bp.unit_images(units), percentile_of(p))
+        grads, markers = crop_all(bp.unit_images(units), p.get("crop", "auto"),
+                                  session.input(req, req.images[0]), tiles)
+        pngs = gradient_pngs(grads, percentile_of(p))
         fig = UnitsFigure(**figure_base(model, req), rule=p["rule"], units=[
             UnitTile(unit=model.unit_name(layer, i), layer=layer.name, index=i,
-                     activation=bp.activation(layer, i), tile=tiles.add(png))
-            for (layer, i), png in zip(units, pngs)])
+                     activation=bp.activation(layer, i), tile=tiles.add(png), field=marker)
+            for (layer, i), png, marker in zip(units, pngs, markers)])
         add_patches(session, req, model, tiles, fig.units)
         fig.optimized = add_pictures(session, req, model, tiles, fig.units)
         warn_inactive(fig.units, {u.unit for u in fig.units})

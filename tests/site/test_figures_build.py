@@ -54,7 +54,10 @@ def test_every_directive_becomes_a_figure(built):
             assert src.name == hashlib.sha256(src.read_bytes()).hexdigest()[:24] + ".png"
     units = figs[1]
     assert [c["data-unit"] for c in units.find_all(class_="ft-cell")] == ["conv2_1", "conv2_5"]
-    assert units.find("figcaption").text == "Figure 2. Two conv2 units"  # numbered in page order
+    cap = units.find("figcaption")
+    legend = cap.find(class_="ft-legend").extract()      # what the grays mean, under the caption
+    assert "Gray: no effect" in legend.text
+    assert cap.text.strip() == "Figure 2. Two conv2 units"  # numbered in page order
     preds = figs[3].find("tbody").find_all("tr")
     assert len(preds) == 3 and {r.th.text for r in preds} <= {"circle", "square", "cross", "stripe"}
     assert len(figs[4].find_all("img")) == 6            # conv1 has 6 channels

@@ -17,6 +17,7 @@ from typing import Callable
 from generator.files import tile_name
 from generator.vis.errors import EngineError
 from generator.vis.kinds import KINDS, Key, Kind
+from generator.vis.kinds.atlas_types import AtlasRequest, AtlasResult, Layout, UnitAtlas
 from generator.vis.kinds.hierarchy import default_explore_budget
 from generator.vis.kinds.results import Figure
 from generator.vis.names import BUILTIN_MODELS, IMAGE_SUFFIXES, RULES, WEIGHT_SUFFIXES
@@ -24,7 +25,8 @@ from generator.vis.names import BUILTIN_MODELS, IMAGE_SUFFIXES, RULES, WEIGHT_SU
 __all__ = ["KINDS", "Key", "Kind", "Figure", "RULES", "WEIGHT_SUFFIXES", "BUILTIN_MODELS",
            "RequestError", "EngineError", "ModelSpec", "DatasetSpec", "FigureRequest", "FigureResult",
            "model_spec", "dataset_spec", "engine_version", "compute", "display_params",
-           "figure_from_json", "tile_name", "default_explore_budget"]
+           "figure_from_json", "tile_name", "default_explore_budget",
+           "AtlasRequest", "AtlasResult", "Layout", "UnitAtlas", "atlas_layout", "atlas_compute"]
 
 # Bump when the meaning of a figure's data changes without any engine source changing.
 API_VERSION = "1"
@@ -306,5 +308,29 @@ def display_params(norm: dict | str | None) -> dict:
 
     try:
         return check(norm)
+    except EngineError as e:
+        raise RequestError(None, str(e)) from None
+
+
+# ------------------------------------------------------------------ atlas (issue 16)
+
+def atlas_layout(model: str, weights: str | None = None, device=None) -> Layout:
+    """A model's layers, units and labels, for naming atlas units (imports torch)."""
+    from generator.vis.kinds.atlas import layout
+
+    try:
+        return layout(model, weights, device)
+    except EngineError as e:
+        raise RequestError(None, str(e)) from None
+
+
+def atlas_compute(request: AtlasRequest, units: list[str], index_dir: Path, device=None,
+                  progress: Callable[[str, int, int], None] | None = None) -> AtlasResult:
+    """Per-unit atlas results for `units` (and the rest of their fixed chunks); under
+    torch.distributed the chunks are shared by the ranks and rank 0 gets them all."""
+    from generator.vis.kinds.atlas import compute
+
+    try:
+        return compute(request, units, index_dir, device, progress)
     except EngineError as e:
         raise RequestError(None, str(e)) from None

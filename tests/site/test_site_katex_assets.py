@@ -44,3 +44,18 @@ def test_rendering_equals_the_npm_package_when_node_is_present():
     version, html = out.split("\n", 1)
     assert version == pinned()
     assert html == pykatex.renderToString(tex, displayMode=True)
+
+
+@pytest.mark.parametrize("shipped, package", [
+    ("site_src/vendor/katex/katex.min.css", "node_modules/katex/dist/katex.min.css"),
+    ("site_src/vendor/minisearch/minisearch.js", "node_modules/minisearch/dist/umd/index.js"),
+])
+def test_shipped_copies_equal_the_npm_packages(shipped, package):
+    """The repository ships copies (a git install has no npm step); they are the pinned
+    packages' files byte for byte (`make katex minisearch` refreshes them)."""
+    if not (ROOT / package).is_file():
+        pytest.skip(f"{package} missing (npm ci) for the cross-check")
+    assert (ROOT / shipped).read_bytes() == (ROOT / package).read_bytes()
+    if "katex" in shipped:
+        fonts = sorted(p.name for p in (ROOT / "site_src/vendor/katex/fonts").iterdir())
+        assert fonts == sorted(p.name for p in (ROOT / "node_modules/katex/dist/fonts").iterdir())

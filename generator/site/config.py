@@ -30,6 +30,7 @@ KEYS: dict[str, tuple[type, object, str]] = {
     "figures": (dict, {}, "site-wide figure defaults, read by the figures stage"),
     "math": (dict, {}, "math options: macros = { \"\\\\RR\" = \"\\\\mathbb{R}\" } (TeX macros for every formula)"),
     "bibliography": (str, "", "default BibTeX file for citations [@key], relative to this file"),
+    "atlas": (dict, {}, "a unit atlas: model, dataset, layers, k, steps, seed, objective (see README)"),
     "citation_style": (str, "numeric", "how [@key] reads: numeric ([1]) or author-year ((Zeiler and Fergus, 2014))"),
 }
 CITATION_STYLES = ("numeric", "author-year")
@@ -59,6 +60,7 @@ class SiteConfig:
     macros: dict = field(default_factory=dict)  # [math] macros, checked (macros.check_macros)
     bibliography: str = ""
     citation_style: str = "numeric"
+    atlas: object = None  # [atlas] checked (site/atlas/config.py), None when off
     config_path: Path | None = None
     digest: str = ""  # hash of site.toml's bytes plus overrides: part of every page's key
 
@@ -157,6 +159,8 @@ def load_config(site_dir: str | Path, *, output: str | Path | None = None,
     figure_defaults = check_defaults(values["figures"], "site.toml [figures]",
                                      lambda k: _key_pos(text, k or "figures", shown))
     macros, bibliography = _math_and_citations(values, text, shown)
+    from .atlas.config import check_atlas
+    atlas = check_atlas(values["atlas"], lambda k: _key_pos(text, k, shown))
     return SiteConfig(
         site_dir=site_dir,
         macros=macros, bibliography=bibliography, citation_style=values["citation_style"],
@@ -175,6 +179,7 @@ def load_config(site_dir: str | Path, *, output: str | Path | None = None,
         theme=dict(values["theme"]),
         figures=dict(values["figures"]),
         figure_defaults=figure_defaults,
+        atlas=atlas,
         config_path=path if raw else None,
         digest=digest,
     )

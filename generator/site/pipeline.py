@@ -217,16 +217,17 @@ class _Pages:
         self.tree.write(rel, self._theme.render(template, **context), key)
 
 
-def _post_html(post: Post, bodies: _Bodies, figures: list[str]) -> str:
+def _post_html(post: Post, bodies: _Bodies, figures: list[str], atlas=None) -> str:
     from .crossrefs import label_figure
 
     body = bodies.get(post)
     figures = [label_figure(f, *n) for f, n in zip(figures, body["figures"])]
-    return splice_figures(body["html"], [_token(post, j) for j in range(len(figures))], figures)
+    html = splice_figures(body["html"], [_token(post, j) for j in range(len(figures))], figures)
+    return atlas.link(post, html) if atlas is not None else html   # unit names -> atlas pages
 
 
 def _write_posts(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_html: dict,
-                 site_key: str, previous: dict) -> dict[str, list[str]]:
+                 site_key: str, previous: dict, atlas=None) -> dict[str, list[str]]:
     """One page per post; returns the site files each page references."""
     config, tree = pages.config, pages.tree
     used: dict[str, list[str]] = {}
@@ -245,7 +246,7 @@ def _write_posts(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_html:
         used[rel] = bodies.get(post)["assets"]
         from .social import card
 
-        title_html, html = split_title(_post_html(post, bodies, figs), post.title)
+        title_html, html = split_title(_post_html(post, bodies, figs, atlas), post.title)
         pages.write(rel, key, "post.html", post=post, body=_markup(html), card=card(post, html, config),
                     toc=_markup(bodies.get(post)["toc"]), title_html=_markup(title_html),
                     newer=newer, older=older)
@@ -253,7 +254,7 @@ def _write_posts(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_html:
 
 
 def _write_listings(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_html: dict,
-                    site_key: str) -> None:
+                    site_key: str, atlas=None) -> None:
     """Index, tag pages, Atom feed, sitemap, 404."""
     config = pages.config
     listing = [(p.title, p.url_path, p.date.isoformat(), p.description, p.tags, p.draft) for p in posts]
@@ -276,14 +277,15 @@ def _write_listings(pages: _Pages, posts: list[Post], bodies: _Bodies, figure_ht
     if not pages.tree.reuse("feed.xml", feed_key):
         from .absurl import absolute_html
 
-        entries = [{"post": p, "html": absolute_html(_post_html(p, bodies, figure_html[p.source]),
+        entries = [{"post": p, "html": absolute_html(_post_html(p, bodies, figure_html[p.source], atlas),
                                                      config.full_url(p.url_path)) if config.url
-                    else _post_html(p, bodies, figure_html[p.source])} for p in recent]
+                    else _post_html(p, bodies, figure_html[p.source], atlas)} for p in recent]
         updated = max((p.date for p in posts), default=None)
         pages.write("feed.xml", feed_key, "feed.xml", entries=entries,
                     updated=updated.isoformat() if updated else "1970-01-01T00:00:00+00:00")
     urls = [("", None)] + [(p.url_path, p.date.strftime("%Y-%m-%d")) for p in posts] + \
-           [("tags/", None)] + [(f"tags/{s}/", None) for s in tags]
+           [("tags/", None)] + [(f"tags/{s}/", None) for s in tags] + \
+           [(u, None) for u in (atlas.urls() if atlas is not None else [])]
     pages.write("sitemap.xml", _h("sitemap", site_key, urls), "sitemap.xml", pages=urls)
     pages.write("404.html", _h("404", site_key), "404.html")
     _write_search(pages, posts, bodies, site_key)
@@ -313,7 +315,8 @@ def _write_extras(tree: OutputTree, config: SiteConfig) -> None:
         tree.write("assets/css/pygments.css", pygments_css(PYGMENTS_STYLE), key)
 
 
-def _publish_files(tree: OutputTree, config: SiteConfig, assets: dict, used: dict, stage) -> int:
+def _publish_files(tree: OutputTree, config: SiteConfig, assets: dict, used: dict, stage,
+                   extra: dict | None = None) -> int:
     """Link theme assets, referenced site files, static/ and figure files; first path wins."""
     published = set(tree.keys)
 
@@ -333,6 +336,8 @@ def _publish_files(tree: OutputTree, config: SiteConfig, assets: dict, used: dic
     if stage is not None:
         for rel, src in sorted(stage.files().items()):
             publish(rel, Path(src))
+    for rel, src in sorted((extra or {}).items()):   # atlas tiles
+        publish(rel, Path(src))
     return len(published)
 
 
@@ -370,6 +375,11 @@ def _build(config: SiteConfig, t0: float, *, drafts: bool, quiet: bool, stage_fa
         for line in notes:
             print(line, file=sys.stderr)
     stage = _figure_stage(config, posts, quiet, stage_factory)
+    atlas = None
+    if config.atlas is not None:
+        from .atlas.stage import AtlasStage
+
+        atlas = AtlasStage(config, quiet)
 
     assets = {}  # path under assets/ -> source file
     for d in asset_dirs(config):
@@ -377,7 +387,7 @@ def _build(config: SiteConfig, t0: float, *, drafts: bool, quiet: bool, stage_fa
             assets[p.relative_to(d).as_posix()] = p
     # Figure templates are left out: their output reaches a page's key as figure HTML.
     site_key = _h("site", code_digest(), tree_digest(template_dirs(config), skip=("figures",)),
-                  config.digest, drafts, sorted(assets))
+                  config.digest, drafts, sorted(assets), *([atlas.link_key] if atlas else []))
     post_urls = {p.source: p.url_path for p in posts}
     bodies = _Bodies(config, post_urls, _h(sorted((str(k), v) for k, v in post_urls.items())))
 
@@ -388,10 +398,14 @@ def _build(config: SiteConfig, t0: float, *, drafts: bool, quiet: bool, stage_fa
     try:
         figure_html = {p.source: [stage.render(d) for d in p.directives] if stage else [] for p in posts}
         pages = _Pages(tree, config, assets)
-        used = _write_posts(pages, posts, bodies, figure_html, site_key, previous)
-        _write_listings(pages, posts, bodies, figure_html, site_key)
+        used = _write_posts(pages, posts, bodies, figure_html, site_key, previous, atlas)
+        _write_listings(pages, posts, bodies, figure_html, site_key, atlas)
+        if atlas is not None:
+            atlas.write(pages, site_key, atlas.mentions(
+                posts, lambda p: _post_html(p, bodies, figure_html[p.source])))
         _write_extras(tree, config)
-        result.files = _publish_files(tree, config, assets, used, stage)
+        result.files = _publish_files(tree, config, assets, used, stage,
+                                      atlas.files() if atlas is not None else None)
         if bodies.has_math() and "vendor/katex/katex.min.css" not in assets:
             result.warnings.append("site_src/vendor/katex/ is missing (run `make katex`): "
                                    "math is rendered but the page has no KaTeX stylesheet or fonts")

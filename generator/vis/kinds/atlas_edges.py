@@ -3,7 +3,7 @@
 For a unit u of layer L and each of its top-k dataset examples, the hierarchy's edge
 weight to every channel c of the layer below, w_c = |mean_spatial(h_B[c] * G_B[c])|
 (G_B: u's guided gradient seeded at its argmax, see `core.hierarchy`), is averaged over
-the k examples; the heaviest channels are u's typical children. For the last hidden
+the k examples; the heaviest channels (weight > 0) are u's typical children. For the last hidden
 layer, the labels u pushes up most are those with the largest mean h_u * d logit / d h_u
 over the same examples. Work is grouped by image: one forward per image serves every
 unit of the chunk that has it among its top-k, all seeds in one batched backward.
@@ -53,7 +53,7 @@ def typical_edges(model, dataset, layer, units: list[int], tops: dict[int, list]
         n = max(1, len(tops[u]))
         if below is not None:
             children[u] = _ranked(child_sum[u] / n, [model.unit_name(below, c)
-                                                     for c in range(below.size)], CHILDREN)
+                                                     for c in range(below.size)], CHILDREN, True)
         if last_hidden:
             labels[u] = _ranked(label_sum[u] / n, model.labels, LABELS, positive=True)
     return children, labels

@@ -1,0 +1,204 @@
+"""The unit atlas of a small test net (issue 16): every page exists and every link
+resolves, posts link their unit names, a no-op rebuild computes nothing and imports no
+torch, a post edit recomputes nothing, `[atlas]` errors are one line, and a browser
+follows a typical child."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import numpy as np
+import pytest
+from bs4 import BeautifulSoup
+from PIL import Image
+
+from browser_support import needs_chromium, serve
+from generator.site.errors import BuildError
+from generator.site.pipeline import build
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = '''
+import numpy as np
+import torch
+from torch import nn
+
+INPUT_SHAPE = (1, 12, 12)
+LABELS = ["a", "b", "c"]
+
+
+def preprocess(image):
+    a = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    return torch.from_numpy(a)[None] - 0.3
+
+
+def build():
+    torch.manual_seed(2)
+    net = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(4 * 6 * 6, 5), nn.ReLU(), nn.Linear(5, 3))
+    with torch.no_grad():
+        net[0].bias.fill_(0.2), net[3].bias.fill_(0.2), net[6].bias.fill_(0.3)
+    return net
+'''
+SITE_TOML = '''title = "atlas test"
+model = "models/tiny.py:build"
+[atlas]
+model = "models/tiny.py:build"
+dataset = "data"
+k = 3
+steps = 3
+'''
+POST = '''---
+title: Units
+date: 2024-05-01
+---
+
+Unit `conv2_1` is nice, `conv2_9` does not exist, and `fc3_4` is a hidden unit.
+'''
+
+
+def make_site(root: Path) -> Path:
+    site = root / "site"
+    (site / "models").mkdir(parents=True)
+    (site / "models" / "tiny.py").write_text(MODEL)
+    (site / "posts").mkdir()
+    (site / "posts" / "2024-05-01-units.md").write_text(POST)
+    (site / "data").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(9):
+        Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8), "L").save(site / "data" / f"{i}.png")
+    (site / "site.toml").write_text(SITE_TOML)
+    return site
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    site = make_site(tmp_path_factory.mktemp("atlas"))
+    result = build(site, quiet=True)
+    return site, site / "_site", result
+
+
+def check_links(out: Path) -> int:
+    """Every local href/src of every HTML page resolves to a file; returns links seen."""
+    seen = 0
+    for page in out.rglob("*.html"):
+        url = "http://x/" + page.relative_to(out).as_posix()
+        for tag in BeautifulSoup(page.read_text(), "html.parser").find_all(["a", "img", "link", "script"]):
+            ref = tag.get("href") or tag.get("src")
+            if not ref or ref.startswith(("#", "mailto:", "data:")):
+                continue
+            path = urlparse(urljoin(url, ref)).path.lstrip("/")
+            if urlparse(urljoin(url, ref)).netloc != "x":
+                continue
+            target = out / path
+            if path.endswith("/") or target.is_dir():
+                target = target / "index.html"
+            assert target.is_file(), f"{page.relative_to(out)} links {ref}"
+            seen += 1
+    return seen
+
+
+def test_every_unit_page_exists_and_links_resolve(built):
+    site, out, _ = built
+    for layer, n in (("conv1", 3), ("conv2", 4), ("fc3", 5), ("fc4", 3)):
+        assert (out / "atlas" / "tiny" / layer / "index.html").is_file()
+        for i in range(n):
+            assert (out / "atlas" / "tiny" / layer / str(i) / "index.html").is_file()
+    assert check_links(out) > 15 * 4
+    sitemap = (out / "sitemap.xml").read_text()
+    assert "/atlas/tiny/conv2/1/</loc>" in sitemap and "/atlas/tiny/</loc>" in sitemap
+
+
+def test_unit_page_shows_children_parents_labels_and_mentions(built):
+    _, out, _ = built
+    page = BeautifulSoup((out / "atlas/tiny/conv2/1/index.html").read_text(), "html.parser")
+    kids = [a["href"] for a in page.select(".ft-children a")]
+    assert len(kids) == 3 and all(re.fullmatch(r"/atlas/tiny/conv1/\d/", k) for k in kids)
+    assert page.select(".ft-hist rect") and page.select("img.ft-picture")
+    assert [a.text for a in page.select(".ft-mentions a")] == ["Units"]
+    hidden = [BeautifulSoup((out / f"atlas/tiny/fc3/{i}/index.html").read_text(), "html.parser")
+              for i in range(5)]
+    assert any(h.select(".ft-labels li") for h in hidden)
+    parents = [p for i in range(3) for p in BeautifulSoup(
+        (out / f"atlas/tiny/conv1/{i}/index.html").read_text(), "html.parser").select(".ft-parents a")]
+    assert parents and all(p["href"].startswith("/atlas/tiny/conv2/") for p in parents)
+
+
+def test_post_unit_names_link_to_unit_pages(built):
+    _, out, _ = built
+    post = BeautifulSoup((out / "units/index.html").read_text(), "html.parser")
+    links = {a.text: a["href"] for a in post.select("a.ft-atlas")}
+    assert links == {"conv2_1": "/atlas/tiny/conv2/1/", "fc3_4": "/atlas/tiny/fc3/4/"}
+
+
+def test_noop_rebuild_computes_nothing_and_imports_no_torch(built, tmp_path):
+    site, _, _ = built
+    code = textwrap.dedent(f"""
+        import sys
+        from generator.site.pipeline import build
+        r = build({str(site)!r}, quiet=True)
+        assert 'torch' not in sys.modules, 'torch imported'
+        print(r.rendered)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert proc.stdout.strip() == "0"
+
+
+def test_post_edit_recomputes_no_unit(built):
+    site, out, _ = built
+    post = site / "posts" / "2024-05-01-units.md"
+    post.write_text(post.read_text() + "\nAlso `conv1_2`.\n")
+    r = build(site, quiet=True)
+    assert "units/index.html" in r.rendered_files
+    assert "atlas/tiny/conv1/2/index.html" in r.rendered_files      # its mentions changed
+    assert "atlas/tiny/conv2/3/index.html" not in r.rendered_files
+    units = list((site / ".cache" / "atlas" / "units").glob("*.json"))
+    assert len(units) == 15
+    mtimes = {p: p.stat().st_mtime_ns for p in units}
+    build(site, quiet=True)
+    assert {p: p.stat().st_mtime_ns for p in units} == mtimes
+
+
+@pytest.mark.parametrize("table, message", [
+    ("k = 0", "'atlas.k' must be in 1..64"),
+    ("steps = 'x'", "'atlas.steps' must be a int"),
+    ("objective = 'pixel'", "'atlas.objective' must be one of channel, neuron"),
+    ("colour = 1", "unknown setting 'atlas.colour'"),
+    ("layers = ['conv9']", "'atlas.layers' names 'conv9', not a layer"),
+])
+def test_atlas_settings_errors_are_one_line(tmp_path, table, message):
+    site = make_site(tmp_path)
+    key = table.split()[0]
+    kept = [line for line in SITE_TOML.splitlines() if not line.startswith(key + " =")]
+    (site / "site.toml").write_text("\n".join(kept + [table]) + "\n")
+    with pytest.raises(BuildError) as e:
+        build(site, quiet=True)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs chromium")
+def test_browser_opens_unit_page_and_follows_a_child(built, browser):
+    _, out, _ = built
+    with serve(out) as origin:
+        page = browser.new_page()
+        page.goto(f"{origin}/atlas/tiny/conv2/1/", wait_until="load")
+        assert page.locator("h1").inner_text() == "conv2_1"
+        child = page.locator(".ft-children a").first
+        name = child.inner_text()
+        child.click()
+        page.wait_for_load_state("load")
+        assert page.locator("h1").inner_text() == name
+        assert page.url.endswith(f"/atlas/tiny/conv1/{name.split('_')[1]}/")
+        page.goto(f"{origin}/atlas/tiny/conv2/", wait_until="load")
+        page.click("button[data-sort=max]")
+        maxes = page.eval_on_selector_all("#ft-units li", "els => els.map(e => +e.dataset.max)")
+        assert maxes == sorted(maxes, reverse=True)
+        page.close()

@@ -17,6 +17,7 @@ COMMANDS = {
     "visualize": ("generator.commands.visualize", "visualize", "Optimize input pictures that drive units up (feature visualization)."),
     "layers": ("generator.commands.layers", "layers", "List a model's named layers and units (receptive fields, top units on an image)."),
     "index": ("generator.commands.index", "index", "Mine a dataset for each unit's top-activating examples."),
+    "atlas": ("generator.commands.atlas", "atlas", "Compute a site's unit atlas into its cache (shards over torchrun)."),
     "train-default": ("generator.commands.train", "train_default", "Train the embedded default model on Fashion-MNIST."),
 }
 

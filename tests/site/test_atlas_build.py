@@ -202,3 +202,41 @@ def test_browser_opens_unit_page_and_follows_a_child(built, browser):
         maxes = page.eval_on_selector_all("#ft-units li", "els => els.map(e => +e.dataset.max)")
         assert maxes == sorted(maxes, reverse=True)
         page.close()
+
+
+def test_torchrun_two_gloo_ranks_equal_one_process(tmp_path):
+    """`build.py atlas SITE` in one process and under torchrun (2 CPU ranks, gloo) write
+    the same unit files and tiles, byte for byte."""
+    import os
+    import shutil
+
+    site = make_site(tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    one = subprocess.run([sys.executable, str(ROOT / "build.py"), "atlas", str(site), "--device", "cpu"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert "15 computed on 1 rank" in one.stdout
+    shutil.move(site / ".cache" / "atlas", tmp_path / "one")
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node=2", str(ROOT / "build.py"), "atlas", str(site),
+                          "--device", "cpu"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert "15 computed on 2 ranks" in two.stdout
+    for sub in ("units", "tiles"):
+        a = {p.name: p.read_bytes() for p in (tmp_path / "one" / sub).iterdir()}
+        b = {p.name: p.read_bytes() for p in (site / ".cache" / "atlas" / sub).iterdir()}
+        assert a.keys() == b.keys() and len(a) >= 15
+        assert all(a[n] == b[n] for n in a), sub
+    assert build(site, quiet=True).rendered_files   # the build finds every unit cached
+    assert "atlas: 15 units, 0 computed" in subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), "build", str(site)], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=120).stderr
+
+
+def test_atlas_command_without_table_is_one_line(tmp_path):
+    site = make_site(tmp_path)
+    (site / "site.toml").write_text('title = "no atlas"\n')
+    proc = subprocess.run([sys.executable, str(ROOT / "build.py"), "atlas", str(site)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no [atlas] table" in proc.stderr

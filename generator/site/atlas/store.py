@@ -49,8 +49,8 @@ class Atlas:
 class AtlasStore:
     """Reads cached unit results and computes the missing ones."""
 
-    def __init__(self, site, atlas: AtlasConfig, quiet: bool = False):
-        self.site, self.atlas, self.quiet = site, atlas, quiet
+    def __init__(self, site, atlas: AtlasConfig, quiet: bool = False, device=None):
+        self.site, self.atlas, self.quiet, self.device = site, atlas, quiet, device
         self.dir = Path(site.cache) / "atlas"
         self.digests = Digests(self.dir / "digests.json")
 
@@ -141,7 +141,7 @@ class AtlasStore:
         with PhaseBar(len(missing), self.quiet) as bar:
             try:
                 result = api.atlas_compute(self.request(), missing, self.dir.parent / "index",
-                                           progress=bar.update)
+                                           device=self.device, progress=bar.update)
             except api.RequestError as e:
                 raise BuildError(f"{self._where()}: [atlas] {e.message}") from None
         if int(os.environ.get("RANK", "0")) != 0:

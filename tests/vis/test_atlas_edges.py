@@ -99,15 +99,16 @@ def reference(model, dataset, layer_pos: int, unit: int):
     return torch.stack(children).mean(0), (torch.stack(labels).mean(0) if labels else None)
 
 
+@pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("layer_pos", [1, 2])
-def test_typical_children_equal_plain_autograd(tiny, layer_pos):
+def test_typical_children_equal_plain_autograd(tiny, layer_pos, batched):
     model, dataset = tiny
     layer = model.layers[layer_pos]
     stats = layer_stats(model, dataset, [layer.name])[layer.name]
     units = list(range(layer.size))
     tops = {u: stats.top(u, K) for u in units}
     last = layer_pos == 2
-    children, labels = typical_edges(model, dataset, layer, units, tops, last)
+    children, labels = typical_edges(model, dataset, layer, units, tops, last, batched)
     below = model.below(layer)
     assert not last or any(labels[u] for u in units)
     assert sum(len(children[u]) for u in units) > len(units)

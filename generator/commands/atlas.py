@@ -1,7 +1,7 @@
 """`build.py atlas SITE`: compute a site's unit atlas into its cache, ahead of `build`.
 
 Under `torchrun --nproc_per_node=N build.py atlas SITE` (multi-node too) the atlas's
-fixed chunks of units go round-robin to the ranks (gloo on CPU, nccl on GPUs) and rank 0
+fixed chunks of units are shared out to the ranks by size (gloo on CPU, nccl on GPUs); rank 0
 gathers and writes them: the cache is byte-identical to a one-process run, and the next
 `build` finds every unit cached.
 """

@@ -4,8 +4,8 @@ patches with their gradients, activation histogram, typical children and top lab
 Work is cut into fixed chunks of `CHUNK` units of one layer (chunk j of a layer is always
 its units j*CHUNK ..), and each chunk is computed on its own (one batched optimization,
 one grouped edge pass), so a unit's numbers never depend on which other units were asked
-for or on how many ranks share the work: under torch.distributed chunks go round-robin
-to the ranks and rank 0 gathers them, byte-identical to one process.
+for or on how many ranks share the work: under torch.distributed chunks are shared out
+by size (`share`) and rank 0 gathers them, byte-identical to one process.
 """
 from __future__ import annotations
 
@@ -53,6 +53,19 @@ def jobs_for(model, units: list[str]) -> list[tuple[int, int]]:
     return sorted(out)
 
 
+def share(model, jobs: list[tuple[int, int]], rank: int, world: int) -> list[tuple[int, int]]:
+    """Rank `rank`'s jobs: largest chunks first, each to the least loaded rank (ties: lower
+    rank). Decided from unit counts alone, so every rank computes the same split."""
+    load = [0] * world
+    out: list[list[tuple[int, int]]] = [[] for _ in range(world)]
+    sizes = {j: len(_chunk_units(model.layers[j[0]], j[1])) for j in jobs}
+    for job in sorted(jobs, key=lambda j: -sizes[j]):
+        r = load.index(min(load))
+        out[r].append(job)
+        load[r] += sizes[job]
+    return sorted(out[rank])
+
+
 def compute(req: AtlasRequest, units: list[str], index_dir: Path, device=None,
             progress: Progress | None = None) -> AtlasResult:
     """The atlas of `units` (and of the other units of their chunks), see module doc."""
@@ -64,8 +77,7 @@ def compute(req: AtlasRequest, units: list[str], index_dir: Path, device=None,
     dataset = open_dataset(req.dataset, memo_dir=Path(index_dir) / "files")
     check_fits(dataset, model)
     rank, world = dist_info()
-    jobs = jobs_for(model, units)
-    mine = jobs[rank::world]
+    mine = share(model, jobs_for(model, units), rank, world)
     result = AtlasResult([], {}, {})
     _run_jobs(model, dataset, req, mine, result, progress, len(units) if world == 1 else None)
     if world > 1:

@@ -62,9 +62,10 @@ def ranks(n: int, layers: list[str], steps: int, k: int) -> None:
     for world in (1, n):
         with tempfile.TemporaryDirectory() as tmp:
             site = Path(tmp)
+            chosen = f"layers = {layers!r}\n".replace("'", '"') if layers else ""
             (site / "site.toml").write_text(
                 f'title = "bench"\n[atlas]\nmodel = "default"\ndataset = "fashion-sample"\n'
-                f"k = {k}\nsteps = {steps}\n" + (f"layers = {layers!r}\n".replace("'", '"') if layers else ""))
+                f"k = {k}\nsteps = {steps}\n{chosen}")
             cmd = [sys.executable, str(ROOT / "build.py"), "atlas", str(site), "--device", "cpu"]
             if world > 1:
                 cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",

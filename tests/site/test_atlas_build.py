@@ -238,5 +238,18 @@ def test_atlas_command_without_table_is_one_line(tmp_path):
     site = make_site(tmp_path)
     (site / "site.toml").write_text('title = "no atlas"\n')
     proc = subprocess.run([sys.executable, str(ROOT / "build.py"), "atlas", str(site)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                          capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no [atlas] table" in proc.stderr
+
+
+def test_changing_the_model_recomputes_the_atlas(tmp_path):
+    site = make_site(tmp_path)
+    build(site, quiet=True)
+    units = site / ".cache" / "atlas" / "units"
+    assert len(list(units.glob("*.json"))) == 15
+    model = site / "models" / "tiny.py"
+    model.write_text(model.read_text().replace("fill_(0.3)", "fill_(0.4)"))
+    r = build(site, quiet=True)
+    assert len(list(units.glob("*.json"))) == 30
+    assert "atlas/tiny/fc3/0/index.html" in r.rendered_files

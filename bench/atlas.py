@@ -5,7 +5,8 @@ beside the time of the same units' pictures optimized one figure at a time (`opt
 on one unit per call, as separate `optimize` figures would), and with --ranks 2 the
 speed-up of `build.py atlas` under torchrun (gloo) over one process.
 
-    python bench/atlas.py [--layers conv1,conv5] [--steps 64] [--k 8] [--single 8] [--ranks 2]
+    python bench/atlas.py [--layers conv1,conv5] [--steps 64] [--k 8] [--diversity 3]
+                          [--single 8] [--ranks 2]
 """
 from __future__ import annotations
 
@@ -21,21 +22,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def cold(layers: list[str], steps: int, k: int) -> tuple[list[str], dict]:
+def cold(layers: list[str], steps: int, k: int, diversity: int = 1) -> tuple[list[str], dict]:
     """Time one cold atlas computation; (its units, seconds per phase)."""
     from generator.vis import api
 
     lay = api.atlas_layout("default")
     chosen = [l for l in lay.layers if not layers or l.name in layers]
     units = [f"{l.name}_{i}" for l in chosen for i in range(l.units)]
-    req = api.AtlasRequest("default", None, "fashion-sample", k=k, steps=steps)
+    req = api.AtlasRequest("default", None, "fashion-sample", k=k, steps=steps, diversity=diversity)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         result = api.atlas_compute(req, units, Path(tmp))
         wall = time.perf_counter() - t
     phases = ", ".join(f"{p} {s:.1f}s" for p, s in result.seconds.items())
     print(f"atlas: {len(result.units)} units ({', '.join(l.name for l in chosen)}), steps={steps}, "
-          f"k={k}: {wall:.1f}s wall, {len(result.units) / wall:.2f} units/s ({phases})")
+          f"k={k}, diversity={diversity}: {wall:.1f}s wall, {len(result.units) / wall:.2f} units/s ({phases})")
     for phase, s in result.seconds.items():
         print(f"  per unit: {phase} {1000 * s / len(result.units):.1f} ms")
     return units, result.seconds
@@ -84,10 +85,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=64)
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--single", type=int, default=8, help="units timed one optimize call each (0: skip)")
+    ap.add_argument("--diversity", type=int, default=1,
+                    help="diversity pictures per unit (1: none); run twice to see their cost")
     ap.add_argument("--ranks", type=int, default=0, help="also time torchrun with this many ranks")
     a = ap.parse_args()
     layers = [l for l in a.layers.split(",") if l]
-    units, seconds = cold(layers, a.steps, a.k)
+    units, seconds = cold(layers, a.steps, a.k, a.diversity)
     if a.single:
         single(units, a.single, a.steps, seconds["pictures"])
     if a.ranks > 1:

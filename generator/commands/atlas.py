@@ -19,7 +19,7 @@ from generator.cli import UserError
 @click.argument("site_dir", default=".", type=click.Path(file_okay=False))
 @click.option("--device", default=None, metavar="DEV",
               help="cpu or cuda (default: cuda if available; one GPU per rank under torchrun).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress bars (the bars go to stderr, on rank 0 only).")
 def atlas(site_dir, device, quiet):
     """Compute the [atlas] of SITE_DIR (its site.toml) into the site's cache."""
     from generator.site.atlas.store import AtlasStore
@@ -39,7 +39,7 @@ def atlas(site_dir, device, quiet):
         if world > 1:
             from generator.vis.data.mining import init_distributed
             device = init_distributed(device)
-        found = AtlasStore(config, config.atlas, quiet=True, device=device).load()
+        found = AtlasStore(config, config.atlas, quiet=quiet, device=device, summary=False).load()
     except BuildError as e:
         raise UserError(str(e)) from None
     if int(os.environ.get("RANK", "0")) == 0 and not quiet:

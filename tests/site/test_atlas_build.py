@@ -172,6 +172,8 @@ def test_post_edit_recomputes_no_unit(built):
     ("objective = 'pixel'", "'atlas.objective' must be one of channel, neuron"),
     ("colour = 1", "unknown setting 'atlas.colour'"),
     ("layers = ['conv9']", "'atlas.layers' names 'conv9', not a layer"),
+    ("diversity = 0", "'atlas.diversity' must be in 1..8"),
+    ("diversity = 9", "'atlas.diversity' must be in 1..8"),
 ])
 def test_atlas_settings_errors_are_one_line(tmp_path, table, message):
     site = make_site(tmp_path)
@@ -216,6 +218,9 @@ def test_torchrun_two_gloo_ranks_equal_one_process(tmp_path):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-2000:]
     assert "15 computed on 1 rank" in one.stdout
+    bars = {m[0]: m[1:] for m in re.findall(r"atlas (\w+) .*? (\d+)/(\d+) +[\d.]+ (\w+)/s", one.stderr)}
+    assert bars == {"mining": ("9", "9", "images"), "pictures": ("15", "15", "units"),
+                    "patches": ("15", "15", "units"), "edges": ("15", "15", "units")}, one.stderr
     shutil.move(site / ".cache" / "atlas", tmp_path / "one")
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                           "--nproc_per_node=2", str(ROOT / "build.py"), "atlas", str(site),
@@ -232,6 +237,29 @@ def test_torchrun_two_gloo_ranks_equal_one_process(tmp_path):
     assert "atlas: 15 units, 0 computed" in subprocess.run(
         [sys.executable, str(ROOT / "build.py"), "build", str(site)], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=120).stderr
+
+
+def test_diversity_pictures_on_unit_pages(tmp_path):
+    """`diversity = 3`: every unit page shows three more pictures, distinct from each other
+    and from the main one, each a tile that exists; the main picture is the one without
+    diversity (turning diversity on does not change a unit's thumbnail)."""
+    site = make_site(tmp_path)
+    plain = build(site, quiet=True)
+    assert plain.rendered_files
+    before = BeautifulSoup((site / "_site/atlas/tiny/conv2/1/index.html").read_text(),
+                           "html.parser").select_one("img.ft-picture")["src"]
+    (site / "site.toml").write_text(SITE_TOML + "diversity = 3\n")
+    build(site, quiet=True)
+    out = site / "_site"
+    for page in ("conv1/0", "conv2/1", "fc3/4", "fc4/2"):
+        html = BeautifulSoup((out / f"atlas/tiny/{page}/index.html").read_text(), "html.parser")
+        srcs = [img["src"] for img in html.select(".ft-diverse img")]
+        main = html.select_one("img.ft-picture")["src"]
+        assert len(set(srcs)) == 3 and main not in srcs, page
+        assert all((out / s.lstrip("/")).is_file() for s in srcs)
+        if page == "conv2/1":
+            assert main == before
+    assert check_links(out) > 15 * 4
 
 
 def test_atlas_command_without_table_is_one_line(tmp_path):

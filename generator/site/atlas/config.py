@@ -21,6 +21,8 @@ KEYS: dict[str, tuple[type, object, str]] = {
     **{key: (float if key == "lr" else str if _OPT[key].kind == "choice" else int,
              _OPT[key].default, _OPT[key].doc)
        for key in ("steps", "seed", "objective", "lr", "param", "transforms")},
+    "diversity": (int, 1, "pictures per unit pushed apart from each other, shown on its page "
+                          "beside the main picture (1: the main picture only)"),
 }
 K_RANGE = (1, 64)
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -42,6 +44,7 @@ class AtlasConfig:
     lr: float
     param: str
     transforms: str
+    diversity: int = 1
 
 
 def model_slug(model: str) -> str:
@@ -63,6 +66,8 @@ def _check(key: str, value, where: Callable[[str], Pos]):
             raise BuildError(f"'atlas.{key}' must be one of {', '.join(spec.choices)}", where(key))
         if spec.kind in ("int", "float") and not spec.lo <= value <= spec.hi:
             raise BuildError(f"'atlas.{key}' must be in {spec.lo}..{spec.hi}", where(key))
+    if key == "diversity" and not 1 <= value <= _OPT["diversity"].hi:
+        raise BuildError(f"'atlas.diversity' must be in 1..{_OPT['diversity'].hi}", where(key))
     if key == "k" and not K_RANGE[0] <= value <= K_RANGE[1]:
         raise BuildError(f"'atlas.k' must be in {K_RANGE[0]}..{K_RANGE[1]}", where(key))
     if key == "layers" and not all(isinstance(v, str) and v for v in value):

@@ -45,8 +45,10 @@ def _units(atlas: Atlas, layer) -> list:
     return [atlas.units[f"{layer.name}_{i}"] for i in range(layer.units)]
 
 
-def write(pages, atlas: Atlas, site_key: str, mentions: dict[str, list[tuple[str, str]]]) -> None:
-    """Model, layer and unit pages of `atlas` through the pipeline's page writer."""
+def write(pages, atlas: Atlas, site_key: str, mentions: dict[str, list[tuple[str, str]]],
+          progress=None) -> None:
+    """Model, layer and unit pages of `atlas` through the pipeline's page writer;
+    `progress("pages", done, total)` as unit pages are written or found unchanged."""
     tile = lambda name: f"atlas/tiles/{name}"
     rows = [(l, sorted(_units(atlas, l), key=lambda u: (-u.max, u.index))[:ROW]) for l in atlas.layers]
     pages.write(f"{atlas.base}index.html", json_digest(["atlas-model", site_key, atlas.digest()]),
@@ -58,10 +60,14 @@ def write(pages, atlas: Atlas, site_key: str, mentions: dict[str, list[tuple[str
                     atlas=atlas, layer=layer, units=units, tile=tile)
     parents = parents_of(atlas)
     chosen = {l.name for l in atlas.layers}
+    total, done = sum(l.units for l in atlas.layers), 0
     for layer in atlas.layers:
         for unit in _units(atlas, layer):
             _write_unit(pages, atlas, site_key, layer, unit, parents.get(unit.unit, []),
                         mentions.get(unit.unit, []), chosen, tile)
+            done += 1
+            if progress is not None and (done % 64 == 0 or done == total):
+                progress("pages", done, total)
 
 
 def _write_unit(pages, atlas, site_key, layer, unit, parents, mentions, chosen, tile) -> None:

@@ -12,7 +12,7 @@ class AtlasStage:
     """The atlas of `[atlas]`: loaded once per build, before any page is written."""
 
     def __init__(self, config, quiet: bool = False):
-        self.config = config
+        self.config, self.quiet = config, quiet
         self.atlas = AtlasStore(config, config.atlas, quiet).load()
         self.linker = UnitLinker(self.atlas, config.abs_url)
 
@@ -46,4 +46,7 @@ class AtlasStage:
         return atlas_pages.files(self.atlas)
 
     def write(self, pages, site_key: str, mentions: dict) -> None:
-        atlas_pages.write(pages, self.atlas, site_key, mentions)
+        from .progress import PhaseBar
+
+        with PhaseBar(self.quiet or not self.atlas.computed) as bar:   # quiet when nothing new
+            atlas_pages.write(pages, self.atlas, site_key, mentions, bar.update)

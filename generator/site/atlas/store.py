@@ -49,8 +49,11 @@ class Atlas:
 class AtlasStore:
     """Reads cached unit results and computes the missing ones."""
 
-    def __init__(self, site, atlas: AtlasConfig, quiet: bool = False, device=None):
+    def __init__(self, site, atlas: AtlasConfig, quiet: bool = False, device=None,
+                 summary: bool = True):
+        """`quiet`: no progress bars; `summary`: one line on stderr after loading."""
         self.site, self.atlas, self.quiet, self.device = site, atlas, quiet, device
+        self.summary = summary and not quiet
         self.dir = Path(site.cache) / "atlas"
         self.digests = Digests(self.dir / "digests.json")
 
@@ -71,7 +74,7 @@ class AtlasStore:
         a = self.atlas
         return api.AtlasRequest(model.name, model.weights, data.spec, k=a.k, steps=a.steps,
                                 seed=a.seed, objective=a.objective, lr=a.lr, param=a.param,
-                                transforms=a.transforms)
+                                transforms=a.transforms, diversity=a.diversity)
 
     def load(self, compute: bool = True) -> Atlas:
         """Every chosen unit's result, computing what the cache lacks (unless `compute`)."""
@@ -97,7 +100,7 @@ class AtlasStore:
         if missing and compute:
             self._compute(atlas, missing)
         atlas.seconds = time.perf_counter() - t0
-        if not self.quiet:
+        if self.summary:
             print(f"atlas: {len(atlas.units)} units, {atlas.computed} computed in "
                   f"{atlas.seconds:.1f}s", file=sys.stderr)
         return atlas
@@ -138,7 +141,7 @@ class AtlasStore:
         """Compute `missing` (whole chunks); rank 0 (or the only process) writes them."""
         from .progress import PhaseBar
 
-        with PhaseBar(len(missing), self.quiet) as bar:
+        with PhaseBar(self.quiet or int(os.environ.get("RANK", "0")) != 0) as bar:
             try:
                 result = api.atlas_compute(self.request(), missing, self.dir.parent / "index",
                                            device=self.device, progress=bar.update)

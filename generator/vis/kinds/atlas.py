@@ -18,7 +18,10 @@ from generator.files import tile_name
 from generator.vis.kinds.atlas_types import (CHUNK, AtlasRequest, AtlasResult, LayerInfo,
                                              Layout, PatchSet, UnitAtlas)
 
-Progress = Callable[[str, int, int], None]   # (phase, done, total) in units
+# (phase, done, total, seconds spent in the phase): "mining" counts dataset images,
+# "pictures", "patches" and "edges" count units.
+Progress = Callable[[str, int, int, float], None]
+PHASES = ("mining", "pictures", "patches", "edges")
 
 
 def layout(model_name: str, weights: str | None, device=None) -> Layout:
@@ -79,32 +82,36 @@ def compute(req: AtlasRequest, units: list[str], index_dir: Path, device=None,
     rank, world = dist_info()
     mine = share(model, jobs_for(model, units), rank, world)
     result = AtlasResult([], {}, {})
-    _run_jobs(model, dataset, req, mine, result, progress, len(units) if world == 1 else None)
+    _run_jobs(model, dataset, req, mine, result, progress)
     if world > 1:
         result = _gather(model, result)
     return result
 
 
-def _run_jobs(model, dataset, req, jobs, result: AtlasResult, progress, total) -> None:
+def _run_jobs(model, dataset, req, jobs, result: AtlasResult, progress: Progress | None) -> None:
     from generator.vis.data.receptive import layer_fields
     from generator.vis.kinds.atlas_stats import layer_stats
 
+    report = progress or (lambda *a: None)
     names = sorted({model.layers[p].name for p, _ in jobs}, key=model.position)
     t0 = time.perf_counter()
-    stats = layer_stats(model, dataset, names) if names else {}
+    mined = (lambda done, n: report("mining", done, n, time.perf_counter() - t0))
+    stats = layer_stats(model, dataset, names, mined) if names else {}
     fields = layer_fields(model, names) if names else {}
     result.seconds["stats"] = time.perf_counter() - t0
-    total = total or sum(len(_chunk_units(model.layers[p], c)) for p, c in jobs)
+    total = sum(len(_chunk_units(model.layers[p], c)) for p, c in jobs)
     done = 0
     for p, c in jobs:
-        layer = model.layers[p]
-        found, tiles = _chunk(model, dataset, req, layer, _chunk_units(layer, c), stats[layer.name],
-                              fields[layer.name], result.seconds)
+        layer, indices = model.layers[p], _chunk_units(model.layers[p], c)
+
+        def finished(phase: str, n=len(indices)) -> None:
+            report(phase, done + n, total, result.seconds.get(phase, 0.0))
+
+        found, tiles = _chunk(model, dataset, req, layer, indices, stats[layer.name],
+                              fields[layer.name], result.seconds, finished)
         result.units += found
         result.tiles.update(tiles)
         done += len(found)
-        if progress is not None:
-            progress(layer.name, done, max(total, done))
 
 
 def _chunk_units(layer, chunk: int) -> list[int]:
@@ -118,38 +125,61 @@ def _timed(seconds: dict, phase: str, t0: float) -> float:
 
 
 def _chunk(model, dataset, req: AtlasRequest, layer, indices: list[int], stats, field,
-           seconds: dict) -> tuple[list[UnitAtlas], dict[str, bytes]]:
+           seconds: dict, finished: Callable[[str], None]
+           ) -> tuple[list[UnitAtlas], dict[str, bytes]]:
     """One chunk of one layer: pictures in one batch, patches per unit, edges by image."""
-    from generator.vis.core.featurevis import optimize
     from generator.vis.kinds.atlas_edges import typical_edges
-    from generator.vis.render.tiles import picture_png
 
     t = time.perf_counter()
     names = [model.unit_name(layer, i) for i in indices]
-    pictures = optimize(model, names, steps=req.steps, lr=req.lr, seed=req.seed, param=req.param,
-                        transforms="standard" if req.transforms == "on" else "none",
-                        objective=req.objective)
-    t = _timed(seconds, "pictures", t)
-    tops = {i: stats.top(i, req.k) for i in indices}
     tiles: dict[str, bytes] = {}
+    pictures = _pictures(model, req, names, 1, tiles)
+    diverse = _pictures(model, req, names, req.diversity, tiles) if req.diversity > 1 else {}
+    t = _timed(seconds, "pictures", t)
+    finished("pictures")
+    tops = {i: stats.top(i, req.k) for i in indices}
     patch_sets = {i: _patches(model, dataset, layer, i, tops[i], field, tiles) for i in indices}
     t = _timed(seconds, "patches", t)
+    finished("patches")
     last = model.below(model.layers[-1])
     hidden = not model.layers[-1].relu and last is not None and last.name == layer.name
     children, labels = typical_edges(model, dataset, layer, indices, tops, hidden)
     _timed(seconds, "edges", t)
+    finished("edges")
     out = []
-    for i, fv in zip(indices, pictures):
-        png = picture_png(fv.image)
-        tiles[tile_name(png)] = png
+    for i, name in zip(indices, names):
+        (picture, activation), = pictures[name]
         hist, mean, top = stats.histogram(i)
         ps = patch_sets[i]
-        out.append(UnitAtlas(unit=fv.unit, layer=layer.name, index=i, picture=tile_name(png),
-                             picture_activation=round(fv.activation, 6), patches=ps,
+        more = [tile for tile, _ in diverse.get(name, [])]
+        out.append(UnitAtlas(unit=name, layer=layer.name, index=i, picture=picture,
+                             picture_activation=activation, patches=ps,
                              histogram=hist, mean=mean, max=top, children=children.get(i, []),
-                             labels=labels.get(i, []),
-                             tiles=sorted({tile_name(png), ps.image_grid, ps.gradient_grid})))
+                             labels=labels.get(i, []), diverse=more,
+                             tiles=sorted({picture, ps.image_grid, ps.gradient_grid, *more})))
     return out, tiles
+
+
+def _pictures(model, req: AtlasRequest, names: list[str], diversity: int,
+              tiles: dict) -> dict[str, list[tuple[str, float]]]:
+    """unit -> [(tile name, activation)] of its `diversity` pictures, pushed apart when > 1;
+    at most CHUNK pictures per optimize batch (fixed sub-batches: results never depend on
+    which units were asked for)."""
+    from generator.vis.core.featurevis import optimize
+    from generator.vis.render.tiles import picture_png
+
+    out: dict[str, list[tuple[str, float]]] = {}
+    per = max(1, CHUNK // diversity)
+    for start in range(0, len(names), per):
+        found = optimize(model, names[start:start + per], steps=req.steps, lr=req.lr,
+                         seed=req.seed, param=req.param, diversity=diversity,
+                         transforms="standard" if req.transforms == "on" else "none",
+                         objective=req.objective)
+        for fv in found:
+            png = picture_png(fv.image)
+            tiles[tile_name(png)] = png
+            out.setdefault(fv.unit, []).append((tile_name(png), round(fv.activation, 6)))
+    return out
 
 
 def _patches(model, dataset, layer, index: int, top, field, tiles: dict) -> PatchSet:

@@ -8,6 +8,7 @@ for a sample, the first thing to stream at ImageNet scale (docs/SCALE.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -44,8 +45,10 @@ class LayerStats:
         return Histogram(round(lo, 6), round(hi, 6), counts), round(float(v.mean()), 6), round(hi, 6)
 
 
-def layer_stats(model, dataset: Dataset, layer_names: list[str]) -> dict[str, LayerStats]:
-    """Forward the whole dataset once; per named layer the (N, U) maxima and argmaxes."""
+def layer_stats(model, dataset: Dataset, layer_names: list[str],
+                progress: Callable[[int, int], None] | None = None) -> dict[str, LayerStats]:
+    """Forward the whole dataset once; per named layer the (N, U) maxima and argmaxes.
+    `progress(images done, images)` after each batch."""
     layers = [model.layer(n) for n in layer_names]
     n = len(dataset)
     out = {l.name: LayerStats(torch.full((n, l.size), float("-inf")),
@@ -69,6 +72,8 @@ def layer_stats(model, dataset: Dataset, layer_names: list[str]) -> dict[str, La
                         v, loc = h, torch.zeros(h.shape, dtype=torch.int64)
                     out[l.name].values[good] = v
                     out[l.name].locs[good] = loc
+                if progress is not None:
+                    progress(int(ids.max()) + 1 if len(ids) else 0, n)
     finally:
         for h in handles:
             h.remove()

@@ -28,6 +28,7 @@ class AtlasRequest:
     lr: float = 0.05
     param: str = "fft"
     transforms: str = "on"
+    diversity: int = 1   # pictures per unit pushed apart, beside the main one (1: none)
 
     def settings(self) -> dict:
         """Everything but where the model and dataset live (their bytes are keyed apart)."""
@@ -112,6 +113,7 @@ class UnitAtlas:
     children: list[Weighted] = field(default_factory=list)
     labels: list[Weighted] = field(default_factory=list)
     tiles: list[str] = field(default_factory=list)
+    diverse: list[str] = field(default_factory=list)   # tile names of the diversity pictures
 
     def to_json(self) -> dict:
         return asdict(self)

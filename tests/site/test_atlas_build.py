@@ -174,6 +174,7 @@ def test_post_edit_recomputes_no_unit(built):
     ("layers = ['conv9']", "'atlas.layers' names 'conv9', not a layer"),
     ("diversity = 0", "'atlas.diversity' must be in 1..8"),
     ("diversity = 9", "'atlas.diversity' must be in 1..8"),
+    ("diversity_layers = ['fc9']", "'atlas.diversity_layers' names 'fc9', not a layer of the atlas"),
 ])
 def test_atlas_settings_errors_are_one_line(tmp_path, table, message):
     site = make_site(tmp_path)
@@ -260,6 +261,14 @@ def test_diversity_pictures_on_unit_pages(tmp_path):
         if page == "conv2/1":
             assert main == before
     assert check_links(out) > 15 * 4
+    units = site / ".cache" / "atlas" / "units"
+    mtimes = {p: p.stat().st_mtime_ns for p in units.glob("*.json")}
+    (site / "site.toml").write_text(SITE_TOML + "diversity = 3\ndiversity_layers = ['fc4']\n")
+    build(site, quiet=True)       # conv1..fc3 back to their first results, fc4 kept: no unit computed
+    assert {p: p.stat().st_mtime_ns for p in units.glob("*.json")} == mtimes
+    html = (out / "atlas/tiny/conv2/1/index.html").read_text()
+    assert "diverse picture" not in html and before in html
+    assert (out / "atlas/tiny/fc4/2/index.html").read_text().count("diverse picture") == 3
 
 
 def test_atlas_command_without_table_is_one_line(tmp_path):

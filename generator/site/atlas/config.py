@@ -23,6 +23,8 @@ KEYS: dict[str, tuple[type, object, str]] = {
        for key in ("steps", "seed", "objective", "lr", "param", "transforms")},
     "diversity": (int, 1, "pictures per unit pushed apart from each other, shown on its page "
                           "beside the main picture (1: the main picture only)"),
+    "diversity_layers": (list, [], "the layers whose units get diversity pictures "
+                                   "(default: every atlas layer)"),
 }
 K_RANGE = (1, 64)
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -45,6 +47,7 @@ class AtlasConfig:
     param: str
     transforms: str
     diversity: int = 1
+    diversity_layers: tuple[str, ...] = ()
 
 
 def model_slug(model: str) -> str:
@@ -70,8 +73,8 @@ def _check(key: str, value, where: Callable[[str], Pos]):
         raise BuildError(f"'atlas.diversity' must be in 1..{_OPT['diversity'].hi}", where(key))
     if key == "k" and not K_RANGE[0] <= value <= K_RANGE[1]:
         raise BuildError(f"'atlas.k' must be in {K_RANGE[0]}..{K_RANGE[1]}", where(key))
-    if key == "layers" and not all(isinstance(v, str) and v for v in value):
-        raise BuildError("'atlas.layers' must be a list of layer names", where(key))
+    if key in ("layers", "diversity_layers") and not all(isinstance(v, str) and v for v in value):
+        raise BuildError(f"'atlas.{key}' must be a list of layer names", where(key))
     if key == "name" and value and not NAME.fullmatch(value):
         raise BuildError("'atlas.name' must be lowercase letters, digits and '-'", where(key))
     return float(value) if want is float else value
@@ -87,5 +90,6 @@ def check_atlas(table: dict, where: Callable[[str], Pos]) -> AtlasConfig | None:
     values = {k: _check(k, table[k], where) if k in table else default
               for k, (_, default, _) in KEYS.items()}
     values["layers"] = tuple(values["layers"])
+    values["diversity_layers"] = tuple(values["diversity_layers"])
     values["name"] = values["name"] or model_slug(values["model"])
     return AtlasConfig(**values)

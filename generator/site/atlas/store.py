@@ -74,7 +74,8 @@ class AtlasStore:
         a = self.atlas
         return api.AtlasRequest(model.name, model.weights, data.spec, k=a.k, steps=a.steps,
                                 seed=a.seed, objective=a.objective, lr=a.lr, param=a.param,
-                                transforms=a.transforms, diversity=a.diversity)
+                                transforms=a.transforms, diversity=a.diversity,
+                                diversity_layers=a.diversity_layers)
 
     def load(self, compute: bool = True) -> Atlas:
         """Every chosen unit's result, computing what the cache lacks (unless `compute`)."""
@@ -83,15 +84,17 @@ class AtlasStore:
         model_key = [api.engine_version(), model.identity, [self.digests(f) for f in model.files]]
         layout = self._layout(model, json_digest(model_key))
         layers = self._chosen(layout)
+        req = self.request()
         base = json_digest([model_key, [self.digests(f) for f in data.files], data.stamp,
-                            self.request().settings()])
+                            req.settings()])
         self.digests.save()
         atlas = Atlas(self.atlas, layout, layers, tile_dir=self.dir / "tiles")
         missing = []
         for layer in layers:
             for i in range(layer.units):
                 unit = f"{layer.name}_{i}"
-                key = atlas.keys[unit] = json_digest([base, unit])
+                more = req.diversity_of(layer.name)     # only units that get them change
+                key = atlas.keys[unit] = json_digest([base, unit] + ([more] if more > 1 else []))
                 found = self._read(key)
                 if found is None:
                     missing.append(unit)
@@ -125,6 +128,10 @@ class AtlasStore:
             if n not in by_name:
                 raise BuildError(f"{self._where()}: 'atlas.layers' names {n!r}, not a layer of "
                                  f"{self.atlas.model}; its layers are {', '.join(by_name)}")
+        for n in self.atlas.diversity_layers:
+            if n not in names:
+                raise BuildError(f"{self._where()}: 'atlas.diversity_layers' names {n!r}, not a "
+                                 f"layer of the atlas; its layers are {', '.join(names)}")
         return [l for l in layout.layers if l.name in names]
 
     def _read(self, key: str) -> api.UnitAtlas | None:

@@ -134,7 +134,8 @@ def _chunk(model, dataset, req: AtlasRequest, layer, indices: list[int], stats, 
     names = [model.unit_name(layer, i) for i in indices]
     tiles: dict[str, bytes] = {}
     pictures = _pictures(model, req, names, 1, tiles)
-    diverse = _pictures(model, req, names, req.diversity, tiles) if req.diversity > 1 else {}
+    more = req.diversity_of(layer.name)
+    diverse = _pictures(model, req, names, more, tiles) if more > 1 else {}
     t = _timed(seconds, "pictures", t)
     finished("pictures")
     tops = {i: stats.top(i, req.k) for i in indices}

@@ -29,11 +29,17 @@ class AtlasRequest:
     param: str = "fft"
     transforms: str = "on"
     diversity: int = 1   # pictures per unit pushed apart, beside the main one (1: none)
+    diversity_layers: tuple[str, ...] = ()   # the layers that get them (empty: every layer)
 
     def settings(self) -> dict:
-        """Everything but where the model and dataset live (their bytes are keyed apart)."""
+        """What every unit's key depends on: all but where the model and dataset live
+        (their bytes are keyed apart) and diversity, which is per layer (`diversity_of`)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in ("model", "weights", "dataset")}
+                if f.name not in ("model", "weights", "dataset", "diversity", "diversity_layers")}
+
+    def diversity_of(self, layer: str) -> int:
+        """The diversity pictures a unit of `layer` gets (1: none)."""
+        return self.diversity if not self.diversity_layers or layer in self.diversity_layers else 1
 
 
 @dataclass

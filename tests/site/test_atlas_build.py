@@ -129,6 +129,23 @@ def test_unit_page_shows_children_parents_labels_and_mentions(built):
     assert parents and all(p["href"].startswith("/atlas/tiny/conv2/") for p in parents)
 
 
+def test_no_published_file_names_the_build_machine_path(built):
+    """Model files resolve to absolute paths inside the build; none may reach a page."""
+    site, out, _ = built
+    leaks = [p.relative_to(out) for p in out.rglob("*") if p.suffix in (".html", ".json", ".xml", ".txt")
+             and str(site.parent) in p.read_text(errors="replace")]
+    assert not leaks, leaks
+
+
+def test_unlabelled_examples_are_named_by_their_file(built):
+    """A folder of images has no labels: the top examples are named by file, never '?'."""
+    _, out, _ = built
+    page = BeautifulSoup((out / "atlas/tiny/conv2/1/index.html").read_text(), "html.parser")
+    best = next(p.text for p in page.find_all("p") if p.text.startswith("Best first:"))
+    assert "?" not in best
+    assert re.fullmatch(r"Best first: (\d\.png \([\d.e-]+\)(, )?){3}\.", best), best
+
+
 def test_post_unit_names_link_to_unit_pages(built):
     _, out, _ = built
     post = BeautifulSoup((out / "units/index.html").read_text(), "html.parser")
@@ -194,6 +211,10 @@ def test_browser_opens_unit_page_and_follows_a_child(built, browser):
         page = browser.new_page()
         page.goto(f"{origin}/atlas/tiny/conv2/1/", wait_until="load")
         assert page.locator("h1").inner_text() == "conv2_1"
+        # The tiny net's patches are a few pixels: the grids are shown enlarged, readable.
+        widths = page.eval_on_selector_all(".ft-patches img", "els => els.map(e => e.getBoundingClientRect().width)")
+        natural = page.eval_on_selector_all(".ft-patches img", "els => els.map(e => e.naturalWidth)")
+        assert len(widths) == 2 and all(w >= 2 * 64 and w > 3 * n for w, n in zip(widths, natural)), (widths, natural)
         child = page.locator(".ft-children a").first
         name = child.inner_text()
         child.click()

@@ -421,6 +421,8 @@ def _build(config: SiteConfig, t0: float, *, drafts: bool, quiet: bool, stage_fa
     if stage is not None:
         result.figures = dict(getattr(stage, "counters", {}))
         result.watch_paths = [Path(p) for p in stage.watch_paths()]
+    if atlas is not None:
+        result.watch_paths += [p for p in atlas.watch_paths() if p not in result.watch_paths]
     result.warnings += cachecheck.take()
     result.seconds = time.perf_counter() - t0
     if not quiet:

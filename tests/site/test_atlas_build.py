@@ -137,6 +137,20 @@ def test_no_published_file_names_the_build_machine_path(built):
     assert not leaks, leaks
 
 
+def test_serve_watches_the_atlas_model_and_dataset(tmp_path):
+    """The atlas's model file and dataset folder may live outside the site: `serve`
+    watches what the build reports, so they are in it."""
+    site = make_site(tmp_path)
+    elsewhere = tmp_path / "nets"
+    (site / "models").rename(elsewhere)
+    (site / "data").rename(tmp_path / "photos")
+    toml = (SITE_TOML.replace('model = "models/tiny.py:build"\n[atlas]', '[atlas]')
+            .replace("models/tiny.py", str(elsewhere / "tiny.py")).replace('"data"', f'"{tmp_path / "photos"}"'))
+    (site / "site.toml").write_text(toml)
+    watched = {p.resolve() for p in build(site, quiet=True).watch_paths}
+    assert (elsewhere / "tiny.py").resolve() in watched and (tmp_path / "photos").resolve() in watched
+
+
 def test_unlabelled_examples_are_named_by_their_file(built):
     """A folder of images has no labels: the top examples are named by file, never '?'."""
     _, out, _ = built

@@ -13,7 +13,8 @@ class AtlasStage:
 
     def __init__(self, config, quiet: bool = False):
         self.config, self.quiet = config, quiet
-        self.atlas = AtlasStore(config, config.atlas, quiet).load()
+        self.store = AtlasStore(config, config.atlas, quiet)
+        self.atlas = self.store.load()
         self.linker = UnitLinker(self.atlas, config.abs_url)
 
     @property
@@ -38,6 +39,9 @@ class AtlasStage:
                 for unit in self.linker.link(html_of(post))[1]:
                     out.setdefault(unit, []).append((post.title, post.url_path))
         return out
+
+    def watch_paths(self) -> list:
+        return self.store.watch_paths()
 
     def urls(self) -> list[str]:
         return atlas_pages.urls(self.atlas)

@@ -69,6 +69,14 @@ class AtlasStore:
             raise BuildError(f"{self._where()}: [atlas] {e.message}") from None
         return model, data
 
+    def watch_paths(self) -> list[Path]:
+        """The model's own files and the dataset's folder: `serve` rebuilds when they change,
+        wherever they live (a model or dataset outside the site folder included)."""
+        model, data = self._specs()
+        paths = [] if model.builtin else [Path(f) for f in model.files]
+        root = Path(data.spec.removeprefix("imagefolder:"))
+        return paths + ([root] if root.is_absolute() and root.is_dir() else [])
+
     def request(self) -> api.AtlasRequest:
         model, data = self._specs()
         a = self.atlas

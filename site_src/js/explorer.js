@@ -164,7 +164,10 @@
         "data-weight": n.weight === null ? null : n.weight
       });
       var head = el("div", { "class": "ft-head", style: "width: 100%" });
-      head.appendChild(el("span", { "class": "ft-label" }, n.unit));
+      var label = el("span", { "class": "ft-label" }), href = atlasHref(f, n.unit);
+      if (href) label.appendChild(el("a", { "class": "ft-atlas", href: href }, n.unit));
+      else label.textContent = n.unit;
+      head.appendChild(label);
       var desc = describe(f, n, p.parent);
       head.appendChild(el("img", { src: n.tile, alt: desc, title: desc + (n.children.length ? "" : " \u2014 " +
         (n.stop === "bottom" ? "lowest layer" : "not precomputed")), width: f.doc.tile_w,
@@ -179,6 +182,23 @@
     var last = f.nodes[path[path.length - 1]];
     say(f, last.children.length ? "Showing what " + last.unit + " is made of. Select a unit to go deeper."
       : stopText(f, last));
+  }
+
+  /* A unit's atlas page, when the site has an atlas of this figure's model holding it. */
+  function atlasHref(f, unit) {
+    if (!f.atlas) return null;
+    var cut = unit.lastIndexOf("_"), layer = unit.slice(0, cut), index = +unit.slice(cut + 1);
+    return f.atlas.units[layer] > index ? f.atlas.base + layer + "/" + index + "/" : null;
+  }
+
+  function atlasOf(tree) {
+    var base = tree.getAttribute("data-atlas"), units = {};
+    if (!base) return null;
+    (tree.getAttribute("data-atlas-units") || "").split(" ").forEach(function (pair) {
+      var kv = pair.split(":");
+      if (kv.length === 2) units[kv[0]] = +kv[1];
+    });
+    return { base: base, units: units };
   }
 
   /* Tiles become buttons: focusable, labelled, with their expanded state. */
@@ -277,7 +297,8 @@
     var base = "fig-" + tree.getAttribute("data-root"), id = base, n = 2;
     while (seen[id]) id = base + "-" + n++;
     seen[id] = true;
-    var f = { fig: fig, tree: tree, id: id, url: tree.getAttribute("data-explore"), path: null };
+    var f = { fig: fig, tree: tree, id: id, url: tree.getAttribute("data-explore"), path: null,
+              atlas: atlasOf(tree) };
     f.crumbs = el("nav", { "class": "ft-crumbs", "aria-label": "Path through this hierarchy" });
     f.crumbs.hidden = true;
     f.status = el("p", { "class": "ft-explore-status", role: "status", "aria-live": "polite" },
@@ -291,6 +312,7 @@
       return d && tree.contains(d) ? d : null;
     }
     tree.addEventListener("click", function (e) {
+      if (e.target.closest && e.target.closest("a[href]")) return;   // a unit's atlas page
       var d = nodeOf(e);
       if (d) activate(f, d.getAttribute("data-path"));
     });

@@ -325,3 +325,37 @@ def test_changing_the_model_recomputes_the_atlas(tmp_path):
     r = build(site, quiet=True)
     assert len(list(units.glob("*.json"))) == 30
     assert "atlas/tiny/fc3/0/index.html" in r.rendered_files
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs chromium")
+def test_explorer_tiles_link_to_unit_pages(tmp_path, browser):
+    """Tiles the explorer draws in the browser carry the same atlas links as the static
+    ones, and following one opens the unit's page instead of exploring it."""
+    site = make_site(tmp_path)
+    (site / "images").mkdir()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (12, 12), dtype=np.uint8), "L") \
+        .save(site / "images" / "x.png")
+    (site / "posts" / "2024-05-02-tree.md").write_text(
+        "---\ntitle: Tree\ndate: 2024-05-02\nimage: images/x.png\n---\n\n"
+        "<< hierarchy fc3_1 depth=1 children=2 explore=2 >>\n")
+    build(site, quiet=True)
+    out = site / "_site"
+    with serve(out) as origin:
+        page = browser.new_page()
+        page.goto(f"{origin}/tree/", wait_until="networkidle")
+        tree = page.locator(".ft-tree[data-explore]")
+        assert tree.get_attribute("data-atlas") == "/atlas/tiny/"
+        followed = page.locator(".ft-node.ft-followed").count()
+        other = page.locator('.ft-node[data-path^="fc3_1-"]:not(.ft-followed)').first
+        other.click()
+        page.wait_for_function("() => document.querySelectorAll('.ft-crumbs button').length === 2")
+        drawn = page.eval_on_selector_all(
+            '.ft-node[data-unit^="conv1_"] .ft-label a.ft-atlas', "els => els.map(a => [a.textContent, a.getAttribute('href')])")
+        assert followed >= 1 and drawn, "the explorer drew no linked conv1 tiles"
+        for unit, href in drawn:
+            assert href == f"/atlas/tiny/conv1/{unit.split('_')[1]}/" and (out / href.strip("/") / "index.html").is_file()
+        page.locator('.ft-node[data-unit^="conv1_"] .ft-label a.ft-atlas').first.click()
+        page.wait_for_load_state("load")
+        assert page.locator("h1").inner_text() == drawn[0][0]
+        page.close()

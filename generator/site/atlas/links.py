@@ -16,6 +16,7 @@ class UnitLinker:
         unit = rf"((?:{names})_\d+)"
         self._code = re.compile(rf"(?<!\">)<code>{unit}</code>")
         self._label = re.compile(rf'<span class="ft-label">{unit}(?=[:<])')
+        self._tree = re.compile(r'<div class="ft-tree"(?=[^>]*\sdata-explore=)')
 
     def known(self, unit: str) -> bool:
         layer, _, index = unit.rpartition("_")
@@ -40,4 +41,11 @@ class UnitLinker:
                 if self.known(u) else m.group(0)
 
         html = self._label.sub(label, self._code.sub(code, html))
+        # Explorable trees draw new tiles in the browser: tell the explorer where units live.
+        html = self._tree.sub(lambda m: f'{m.group(0)} data-atlas="{self.abs_url(self.atlas.base)}" '
+                                        f'data-atlas-units="{self._units}"', html)
         return html, list(dict.fromkeys(found))
+
+    @property
+    def _units(self) -> str:
+        return " ".join(f"{name}:{n}" for name, n in self.sizes.items())

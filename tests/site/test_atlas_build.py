@@ -255,7 +255,8 @@ def test_torchrun_two_gloo_ranks_equal_one_process(tmp_path):
     assert one.returncode == 0, one.stderr[-2000:]
     assert "15 computed on 1 rank" in one.stdout
     bars = {m[0]: m[1:] for m in re.findall(r"atlas (\w+) .*? (\d+)/(\d+) +[\d.]+ (\w+)/s", one.stderr)}
-    assert bars == {"mining": ("9", "9", "images"), "pictures": ("15", "15", "units"),
+    assert bars == {"mining": ("9", "9", "images"), "histograms": ("9", "9", "images"),
+                    "pictures": ("15", "15", "units"),
                     "patches": ("15", "15", "units"), "edges": ("15", "15", "units")}, one.stderr
     shutil.move(site / ".cache" / "atlas", tmp_path / "one")
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",

@@ -1,10 +1,11 @@
-"""The atlas's progress: one bar per phase (mining, pictures, patches, edges, pages), each
-with its count and its own rate (done / seconds spent in that phase), or nothing when quiet."""
+"""The atlas's progress: one bar per phase (mining, histograms, pictures, patches, edges,
+pages), each with its count and its own rate (done / seconds spent in that phase), or
+nothing when quiet."""
 from __future__ import annotations
 
 import time
 
-UNIT = {"mining": "images"}     # what a phase counts; the others count units or pages
+UNIT = {"mining": "images", "histograms": "images"}   # what a phase counts; others: units, pages
 
 
 class PhaseBar:

@@ -95,8 +95,16 @@ def _run_jobs(model, dataset, req, jobs, result: AtlasResult, progress: Progress
     report = progress or (lambda *a: None)
     names = sorted({model.layers[p].name for p, _ in jobs}, key=model.position)
     t0 = time.perf_counter()
-    mined = (lambda done, n: report("mining", done, n, time.perf_counter() - t0))
-    stats = layer_stats(model, dataset, names, mined) if names else {}
+    clock = {"phase": "mining", "start": t0, "last": t0}   # a pass starts where the last ended
+
+    def mined(phase: str, done: int, n: int) -> None:
+        now = time.perf_counter()
+        if phase != clock["phase"]:
+            clock.update(phase=phase, start=clock["last"])
+        clock["last"] = now
+        report(phase, done, n, now - clock["start"])
+
+    stats = layer_stats(model, dataset, names, mined, k=req.k) if names else {}
     fields = layer_fields(model, names) if names else {}
     result.seconds["stats"] = time.perf_counter() - t0
     total = sum(len(_chunk_units(model.layers[p], c)) for p, c in jobs)

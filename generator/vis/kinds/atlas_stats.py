@@ -1,13 +1,14 @@
-"""One pass over the dataset for the atlas: every unit's activation on every image.
+"""Two streaming passes over the dataset for the atlas: what every unit does on it.
 
-Per image and unit we keep the activation (the max over space for a conv channel, with
-its first argmax location), which gives at once the unit's top-k examples (ties: lower
-image id), its histogram and its mean and max. Memory is images x units per layer: fine
-for a sample, the first thing to stream at ImageNet scale (docs/SCALE.md).
+Per image and unit the activation is the max over space for a conv channel (with its
+first argmax location) and the value itself for an fc unit. The first pass keeps, per
+unit, the best k examples (ties: lower image id), the sum, min and max; the second bins
+every activation between that min and max. Memory is units x (k + bins) per layer,
+whatever the dataset's size: the atlas of a million-image dataset fits as the sample's does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -17,63 +18,116 @@ from generator.vis.data.datasets import Dataset, batches
 from generator.vis.kinds.atlas_types import BINS, Histogram
 
 BATCH = 64
+TOP_K = 64          # examples kept per unit; the atlas asks for at most this many
+NO_ID = 2 ** 62     # the id of an empty top-k slot (sorts after every real image)
 
 
 @dataclass
 class LayerStats:
-    """(N, U) activations and locations (r * W + s) of one layer over the dataset."""
+    """One layer's units over the dataset, as (U, ...) tensors."""
 
-    values: torch.Tensor     # float32, -inf on unreadable images
-    locs: torch.Tensor       # int64
-    width: int               # W of the map (1 for fc)
+    top_values: torch.Tensor    # (U, K) float32, best first; -inf in empty slots
+    top_ids: torch.Tensor       # (U, K) int64 image ids
+    top_locs: torch.Tensor      # (U, K) int64 locations r * W + s
+    width: int                  # W of the map (1 for fc)
+    total: torch.Tensor         # (U,) float64 sum over readable images
+    lo: torch.Tensor            # (U,) float64 min
+    hi: torch.Tensor            # (U,) float64 max
+    count: int = 0              # readable images
+    counts: torch.Tensor = field(default=None)   # (U, BINS) int64, from the second pass
+
+    @classmethod
+    def empty(cls, units: int, width: int, k: int = TOP_K) -> "LayerStats":
+        return cls(torch.full((units, k), float("-inf")), torch.full((units, k), NO_ID),
+                   torch.zeros((units, k), dtype=torch.int64), width,
+                   torch.zeros(units, dtype=torch.float64),
+                   torch.full((units,), float("inf"), dtype=torch.float64),
+                   torch.full((units,), float("-inf"), dtype=torch.float64),
+                   counts=torch.zeros((units, BINS), dtype=torch.int64))
+
+    def add(self, ids: torch.Tensor, values: torch.Tensor, locs: torch.Tensor) -> None:
+        """First pass: one batch of readable images, ids ascending, values (B, U)."""
+        if not len(values):
+            return
+        k = self.top_values.shape[1]
+        v = torch.cat([self.top_values, values.T], dim=1)
+        i = torch.cat([self.top_ids, ids.expand(v.shape[0], -1)], dim=1)
+        loc = torch.cat([self.top_locs, locs.T], dim=1)
+        # Stable: kept entries (lower ids) stay ahead of equal new ones, as one global sort would.
+        order = torch.sort(v, dim=1, descending=True, stable=True).indices[:, :k]
+        self.top_values, self.top_ids = v.gather(1, order), i.gather(1, order)
+        self.top_locs = loc.gather(1, order)
+        d = values.double()
+        self.total += d.sum(0)
+        self.lo = torch.minimum(self.lo, d.min(0).values)
+        self.hi = torch.maximum(self.hi, d.max(0).values)
+        self.count += values.shape[0]
+
+    def bin(self, values: torch.Tensor) -> None:
+        """Second pass: one batch of readable images' values (B, U) into the histograms."""
+        if not len(values):
+            return
+        v = values.double()
+        span = self.hi - self.lo
+        scaled = ((v - self.lo) / torch.where(span > 0, span, 1) * BINS).floor().clamp(0, BINS - 1)
+        scaled = torch.where(span > 0, scaled, 0).long()
+        self.counts.scatter_add_(1, scaled.T, torch.ones_like(scaled.T))
 
     def top(self, unit: int, k: int) -> list[tuple[int, int, int, float]]:
         """Best-first [(image id, r, s, activation)] of a unit (ties: lower id)."""
-        col = self.values[:, unit]
-        order = torch.sort(col, descending=True, stable=True).indices[:k].tolist()
-        return [(i, int(self.locs[i, unit]) // self.width, int(self.locs[i, unit]) % self.width,
-                 float(col[i])) for i in order if col[i] > float("-inf")]
+        if k > self.top_values.shape[1]:
+            raise ValueError(f"asked for {k} examples, {self.top_values.shape[1]} were kept")
+        out = []
+        for v, i, loc in zip(self.top_values[unit, :k].tolist(), self.top_ids[unit, :k].tolist(),
+                             self.top_locs[unit, :k].tolist()):
+            if v > float("-inf"):
+                out.append((i, loc // self.width, loc % self.width, float(v)))
+        return out
 
     def histogram(self, unit: int) -> tuple[Histogram, float, float]:
         """(histogram, mean, max) of the unit over the readable images."""
-        v = self.values[:, unit]
-        v = v[v > float("-inf")].double()
-        lo, hi = float(v.min()), float(v.max())
-        scaled = ((v - lo) / (hi - lo) * BINS).floor().clamp(0, BINS - 1) if hi > lo \
-            else torch.zeros_like(v)
-        counts = torch.bincount(scaled.long(), minlength=BINS).tolist()
-        return Histogram(round(lo, 6), round(hi, 6), counts), round(float(v.mean()), 6), round(hi, 6)
+        if not self.count:
+            return Histogram(0.0, 0.0, [0] * BINS), 0.0, 0.0
+        lo, hi = float(self.lo[unit]), float(self.hi[unit])
+        mean = float(self.total[unit]) / self.count
+        return Histogram(round(lo, 6), round(hi, 6), self.counts[unit].tolist()), round(mean, 6), \
+            round(hi, 6)
+
+
+def _activations(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, U) values and locations of a layer's output (max over space for conv maps)."""
+    if h.dim() == 4:
+        return h.flatten(2).max(dim=2)
+    return h, torch.zeros(h.shape, dtype=torch.int64)
 
 
 def layer_stats(model, dataset: Dataset, layer_names: list[str],
-                progress: Callable[[int, int], None] | None = None) -> dict[str, LayerStats]:
-    """Forward the whole dataset once; per named layer the (N, U) maxima and argmaxes.
-    `progress(images done, images)` after each batch."""
+                progress: Callable[[str, int, int], None] | None = None,
+                k: int = TOP_K) -> dict[str, LayerStats]:
+    """Forward the dataset twice ('mining', then 'histograms'); per named layer its stats.
+    `progress(phase, images done, images)` after each batch."""
     layers = [model.layer(n) for n in layer_names]
     n = len(dataset)
-    out = {l.name: LayerStats(torch.full((n, l.size), float("-inf")),
-                              torch.zeros((n, l.size), dtype=torch.int64),
-                              l.shape[-1] if l.kind == "conv" else 1) for l in layers}
+    out = {l.name: LayerStats.empty(l.size, l.shape[-1] if l.kind == "conv" else 1, k)
+           for l in layers}
     captured: dict[str, torch.Tensor] = {}
     handles = [hook_output(model.module, l.path,
                            lambda m, a, o, name=l.name: captured.__setitem__(name, o.detach()))
                for l in layers]
     try:
         with torch.no_grad():
-            for ids, x, ok in batches(dataset, model.preprocess, range(n), BATCH, 0,
-                                      tuple(model.input_shape)):
-                model.module(x.to(model.device))
-                good = ids[ok]
-                for l in layers:
-                    h = captured[l.name][ok].float().cpu()
-                    if h.dim() == 4:
-                        v, loc = h.flatten(2).max(dim=2)
-                    else:
-                        v, loc = h, torch.zeros(h.shape, dtype=torch.int64)
-                    out[l.name].values[good] = v
-                    out[l.name].locs[good] = loc
-                if progress is not None:
-                    progress(int(ids.max()) + 1 if len(ids) else 0, n)
+            for phase in ("mining", "histograms"):
+                for ids, x, ok in batches(dataset, model.preprocess, range(n), BATCH, 0,
+                                          tuple(model.input_shape)):
+                    model.module(x.to(model.device))
+                    for l in layers:
+                        v, loc = _activations(captured[l.name][ok].float().cpu())
+                        if phase == "mining":
+                            out[l.name].add(ids[ok], v, loc)
+                        else:
+                            out[l.name].bin(v)
+                    if progress is not None:
+                        progress(phase, int(ids.max()) + 1 if len(ids) else 0, n)
     finally:
         for h in handles:
             h.remove()

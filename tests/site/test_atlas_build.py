@@ -249,13 +249,16 @@ def test_torchrun_two_gloo_ranks_equal_one_process(tmp_path):
     import shutil
 
     site = make_site(tmp_path)
+    rng = np.random.default_rng(3)     # 139 images: three 64-image batches, both ranks read
+    for i in range(9, 139):
+        Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8), "L").save(site / "data" / f"{i}.png")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     one = subprocess.run([sys.executable, str(ROOT / "build.py"), "atlas", str(site), "--device", "cpu"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-2000:]
     assert "15 computed on 1 rank" in one.stdout
     bars = {m[0]: m[1:] for m in re.findall(r"atlas (\w+) .*? (\d+)/(\d+) +[\d.]+ (\w+)/s", one.stderr)}
-    assert bars == {"mining": ("9", "9", "images"), "histograms": ("9", "9", "images"),
+    assert bars == {"mining": ("139", "139", "images"), "histograms": ("139", "139", "images"),
                     "pictures": ("15", "15", "units"),
                     "patches": ("15", "15", "units"), "edges": ("15", "15", "units")}, one.stderr
     shutil.move(site / ".cache" / "atlas", tmp_path / "one")

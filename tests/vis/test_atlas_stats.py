@@ -84,3 +84,32 @@ def test_memory_does_not_grow_with_the_dataset(tied):
     assert s.top_values.shape == (layer.size, 3) and s.counts.shape == (layer.size, BINS)
     with pytest.raises(ValueError):
         s.top(0, 4)
+
+
+@pytest.mark.parametrize("cuts", [(0, 5, 11, 22), (0, 0, 22), (0, 8, 8, 22)])
+def test_shards_merged_in_rank_order_equal_one_pass(tied, cuts):
+    """What ranks do: each adds its contiguous shard, rank 0's state merges the others'
+    (empty shards included); top-k, ties, sums and ranges equal one process's."""
+    model, dataset = tied
+    layer = model.layers[1]
+    rows, locs = whole(model, dataset, 1)
+    values, where = torch.stack(rows), torch.stack(locs)
+    width = layer.shape[-1]
+    one = atlas_stats.LayerStats.empty(layer.size, width, 5)
+    one.add(torch.arange(22), values, where)
+    parts = []
+    for a, b in zip(cuts, cuts[1:]):
+        s = atlas_stats.LayerStats.empty(layer.size, width, 5)
+        s.add(torch.arange(a, b), values[a:b], where[a:b])
+        parts.append(s)
+    parts[0].merge(parts[1:])
+    m = parts[0]
+    assert torch.equal(m.top_ids, one.top_ids) and torch.equal(m.top_locs, one.top_locs)
+    assert torch.equal(m.top_values, one.top_values) and m.count == one.count == 22
+    assert torch.equal(m.lo, one.lo) and torch.equal(m.hi, one.hi)
+    assert torch.allclose(m.total, one.total, rtol=1e-12)
+
+
+def test_shards_are_contiguous_whole_batches():
+    assert [atlas_stats._shard(300, r, 3) for r in range(3)] == [range(0, 64), range(64, 192), range(192, 300)]
+    assert [atlas_stats._shard(9, r, 2) for r in range(2)] == [range(0, 0), range(0, 9)]

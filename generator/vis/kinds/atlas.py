@@ -80,20 +80,22 @@ def compute(req: AtlasRequest, units: list[str], index_dir: Path, device=None,
     dataset = open_dataset(req.dataset, memo_dir=Path(index_dir) / "files")
     check_fits(dataset, model)
     rank, world = dist_info()
-    mine = share(model, jobs_for(model, units), rank, world)
+    every = jobs_for(model, units)
     result = AtlasResult([], {}, {})
-    _run_jobs(model, dataset, req, mine, result, progress)
+    # Every rank reads its shard of the dataset for every layer's stats, then its own chunks.
+    layers = sorted({model.layers[p].name for p, _ in every}, key=model.position)
+    _run_jobs(model, dataset, req, share(model, every, rank, world), result, progress, layers)
     if world > 1:
         result = _gather(model, result)
     return result
 
 
-def _run_jobs(model, dataset, req, jobs, result: AtlasResult, progress: Progress | None) -> None:
+def _run_jobs(model, dataset, req, jobs, result: AtlasResult, progress: Progress | None,
+              names: list[str]) -> None:
     from generator.vis.data.receptive import layer_fields
     from generator.vis.kinds.atlas_stats import layer_stats
 
     report = progress or (lambda *a: None)
-    names = sorted({model.layers[p].name for p, _ in jobs}, key=model.position)
     t0 = time.perf_counter()
     clock = {"phase": "mining", "start": t0, "last": t0}   # a pass starts where the last ended
 

@@ -73,6 +73,20 @@ class LayerStats:
         scaled = torch.where(span > 0, scaled, 0).long()
         self.counts.scatter_add_(1, scaled.T, torch.ones_like(scaled.T))
 
+    def merge(self, others: list["LayerStats"]) -> None:
+        """Fold in the first pass of other ranks' shards, given in rank order (higher ids)."""
+        k = self.top_values.shape[1]
+        parts = [self, *others]
+        v = torch.cat([p.top_values for p in parts], dim=1)
+        order = torch.sort(v, dim=1, descending=True, stable=True).indices[:, :k]
+        self.top_values = v.gather(1, order)
+        self.top_ids = torch.cat([p.top_ids for p in parts], dim=1).gather(1, order)
+        self.top_locs = torch.cat([p.top_locs for p in parts], dim=1).gather(1, order)
+        for o in others:
+            self.total = self.total + o.total
+            self.lo, self.hi = torch.minimum(self.lo, o.lo), torch.maximum(self.hi, o.hi)
+            self.count += o.count
+
     def top(self, unit: int, k: int) -> list[tuple[int, int, int, float]]:
         """Best-first [(image id, r, s, activation)] of a unit (ties: lower id)."""
         if k > self.top_values.shape[1]:
@@ -101,13 +115,48 @@ def _activations(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return h, torch.zeros(h.shape, dtype=torch.int64)
 
 
+def _shard(n: int, rank: int, world: int) -> range:
+    """This rank's contiguous run of whole batches (rank order is id order)."""
+    n_batches = -(-n // BATCH)
+    lo, hi = n_batches * rank // world, n_batches * (rank + 1) // world
+    return range(min(n, lo * BATCH), min(n, hi * BATCH))
+
+
+def _merge_ranks(out: dict[str, LayerStats], world: int) -> None:
+    """After the first pass: every rank holds the merged top-k, sums and ranges."""
+    import torch.distributed as dist
+
+    parts = [None] * world
+    dist.all_gather_object(parts, {name: s for name, s in out.items()})
+    for name in out:
+        merged = parts[0][name]      # a copy on every rank; its counts are still zero
+        merged.merge([parts[r][name] for r in range(1, world)])
+        out[name] = merged
+
+
+def _sum_counts(out: dict[str, LayerStats], device) -> None:
+    """After the second pass: every rank's histogram counts summed (exact: integers)."""
+    import torch.distributed as dist
+
+    cpu = dist.get_backend() == "gloo"
+    for s in out.values():
+        t = s.counts if cpu else s.counts.to(device)
+        dist.all_reduce(t)
+        s.counts = t.cpu()
+
+
 def layer_stats(model, dataset: Dataset, layer_names: list[str],
                 progress: Callable[[str, int, int], None] | None = None,
                 k: int = TOP_K) -> dict[str, LayerStats]:
     """Forward the dataset twice ('mining', then 'histograms'); per named layer its stats.
-    `progress(phase, images done, images)` after each batch."""
+    Under torch.distributed each rank reads its shard and every rank gets the merged
+    result, equal to one process's. `progress(phase, images done, images)` per batch."""
+    from generator.vis.data.mining import dist_info
+
+    rank, world = dist_info()
     layers = [model.layer(n) for n in layer_names]
     n = len(dataset)
+    ids_of = _shard(n, rank, world)
     out = {l.name: LayerStats.empty(l.size, l.shape[-1] if l.kind == "conv" else 1, k)
            for l in layers}
     captured: dict[str, torch.Tensor] = {}
@@ -117,7 +166,9 @@ def layer_stats(model, dataset: Dataset, layer_names: list[str],
     try:
         with torch.no_grad():
             for phase in ("mining", "histograms"):
-                for ids, x, ok in batches(dataset, model.preprocess, range(n), BATCH, 0,
+                if phase == "histograms" and world > 1:
+                    _merge_ranks(out, world)
+                for ids, x, ok in batches(dataset, model.preprocess, ids_of, BATCH, 0,
                                           tuple(model.input_shape)):
                     model.module(x.to(model.device))
                     for l in layers:
@@ -127,8 +178,11 @@ def layer_stats(model, dataset: Dataset, layer_names: list[str],
                         else:
                             out[l.name].bin(v)
                     if progress is not None:
-                        progress(phase, int(ids.max()) + 1 if len(ids) else 0, n)
+                        progress(phase, int(ids.max()) + 1 - ids_of.start if len(ids) else 0,
+                                 len(ids_of))
     finally:
         for h in handles:
             h.remove()
+    if world > 1:
+        _sum_counts(out, model.device)
     return out

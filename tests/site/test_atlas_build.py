@@ -124,6 +124,8 @@ def test_unit_page_shows_children_parents_labels_and_mentions(built):
     hidden = [BeautifulSoup((out / f"atlas/tiny/fc3/{i}/index.html").read_text(), "html.parser")
               for i in range(5)]
     assert any(h.select(".ft-labels li") for h in hidden)
+    # an fc unit is one number: its picture drives a neuron whatever `objective` says
+    assert "neuron objective" in hidden[0].text and "channel objective" in page.text
     parents = [p for i in range(3) for p in BeautifulSoup(
         (out / f"atlas/tiny/conv1/{i}/index.html").read_text(), "html.parser").select(".ft-parents a")]
     assert parents and all(p["href"].startswith("/atlas/tiny/conv2/") for p in parents)

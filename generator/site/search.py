@@ -52,10 +52,10 @@ def page_text(html: str) -> str:
     return re.sub(r"\s+", " ", "".join(parser.parts)).strip()[:MAX_TEXT]
 
 
-def search_json(posts, body_html, url) -> str:
-    """`search.json`: `body_html(post)` gives a post's rendered body, `url(path)` a
-    base_url-prefixed URL."""
+def search_json(posts, body_text, url) -> str:
+    """`search.json`: `body_text(post)` gives a post's body as `page_text` reads it,
+    `url(path)` a base_url-prefixed URL."""
     docs = [{"id": i, "title": p.title, "url": url(p.url_path), "date": p.date.strftime("%Y-%m-%d"),
-             "description": p.description, "tags": " ".join(p.tags), "text": page_text(body_html(p))}
+             "description": p.description, "tags": " ".join(p.tags), "text": body_text(p)}
             for i, p in enumerate(posts)]
     return json.dumps({"version": 1, "documents": docs}, ensure_ascii=False, separators=(",", ":"))

@@ -56,18 +56,22 @@ class AtlasStore:
         self.summary = summary and not quiet
         self.dir = Path(site.cache) / "atlas"
         self.digests = Digests(self.dir / "digests.json")
+        self._resolved = None
 
     def _where(self) -> str:
         return str(self.site.config_path or "site.toml")
 
     def _specs(self):
-        base = [self.site.site_dir]
-        try:
-            model = api.model_spec(self.atlas.model, self.atlas.weights or None, base)
-            data = api.dataset_spec(self.atlas.dataset, base)
-        except api.RequestError as e:
-            raise BuildError(f"{self._where()}: [atlas] {e.message}") from None
-        return model, data
+        """The model and dataset as the cache sees them, resolved once per store: a folder
+        dataset's stamp stats every image, which load, request and watch_paths all need."""
+        if self._resolved is None:
+            base = [self.site.site_dir]
+            try:
+                self._resolved = (api.model_spec(self.atlas.model, self.atlas.weights or None, base),
+                                  api.dataset_spec(self.atlas.dataset, base))
+            except api.RequestError as e:
+                raise BuildError(f"{self._where()}: [atlas] {e.message}") from None
+        return self._resolved
 
     def watch_paths(self) -> list[Path]:
         """The model's own files and the dataset's folder: `serve` rebuilds when they change,

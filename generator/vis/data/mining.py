@@ -328,6 +328,13 @@ def init_distributed(device: str | None = None) -> str | None:
     return device or "cpu"
 
 
+def batch_shard(n: int, batch_size: int, rank: int, world: int) -> tuple[int, int]:
+    """Rank `rank`'s contiguous run [lo, hi) of the ceil(n / batch_size) batches: whole
+    batches, so every rank's batches are the ones one process would read."""
+    n_batches = math.ceil(n / batch_size)
+    return n_batches * rank // world, n_batches * (rank + 1) // world
+
+
 def _gather_states(miner: Miner) -> list[dict]:
     """Every other rank's running state (all ranks call this together)."""
     import torch.distributed as dist
@@ -375,8 +382,7 @@ def mine(model, dataset: Dataset, k: int, layers, *, batch_size: int = 64, worke
     """
     rank, world = dist_info()
     miner = Miner(model, layers, k)
-    n_batches = math.ceil(len(dataset) / batch_size)
-    lo, hi = n_batches * rank // world, n_batches * (rank + 1) // world
+    lo, hi = batch_shard(len(dataset), batch_size, rank, world)
     shard = f"{key}|{lo}:{hi}|{batch_size}"
     start, unreadable = lo, 0
     if checkpoint is not None and Path(checkpoint).is_file():

@@ -49,14 +49,7 @@ class LayerStats:
         """First pass: one batch of readable images, ids ascending, values (B, U)."""
         if not len(values):
             return
-        k = self.top_values.shape[1]
-        v = torch.cat([self.top_values, values.T], dim=1)
-        i = torch.cat([self.top_ids, ids.expand(v.shape[0], -1)], dim=1)
-        loc = torch.cat([self.top_locs, locs.T], dim=1)
-        # Stable: kept entries (lower ids) stay ahead of equal new ones, as one global sort would.
-        order = torch.sort(v, dim=1, descending=True, stable=True).indices[:, :k]
-        self.top_values, self.top_ids = v.gather(1, order), i.gather(1, order)
-        self.top_locs = loc.gather(1, order)
+        self._keep_best([(values.T, ids.expand(values.shape[1], -1), locs.T)])
         d = values.double()
         self.total += d.sum(0)
         self.lo = torch.minimum(self.lo, d.min(0).values)
@@ -75,17 +68,22 @@ class LayerStats:
 
     def merge(self, others: list["LayerStats"]) -> None:
         """Fold in the first pass of other ranks' shards, given in rank order (higher ids)."""
-        k = self.top_values.shape[1]
-        parts = [self, *others]
-        v = torch.cat([p.top_values for p in parts], dim=1)
-        order = torch.sort(v, dim=1, descending=True, stable=True).indices[:, :k]
-        self.top_values = v.gather(1, order)
-        self.top_ids = torch.cat([p.top_ids for p in parts], dim=1).gather(1, order)
-        self.top_locs = torch.cat([p.top_locs for p in parts], dim=1).gather(1, order)
+        self._keep_best([(o.top_values, o.top_ids, o.top_locs) for o in others])
         for o in others:
             self.total = self.total + o.total
             self.lo, self.hi = torch.minimum(self.lo, o.lo), torch.maximum(self.hi, o.hi)
             self.count += o.count
+
+    def _keep_best(self, later: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
+        """The best k of the kept entries and `later` (values, ids, locs) ones, all (U, *),
+        whose ids are higher. Stable: kept entries stay ahead of equal later ones, as one
+        global sort by (value, id) would have it."""
+        k = self.top_values.shape[1]
+        v = torch.cat([self.top_values, *(p[0] for p in later)], dim=1)
+        order = torch.sort(v, dim=1, descending=True, stable=True).indices[:, :k]
+        self.top_values = v.gather(1, order)
+        self.top_ids = torch.cat([self.top_ids, *(p[1] for p in later)], dim=1).gather(1, order)
+        self.top_locs = torch.cat([self.top_locs, *(p[2] for p in later)], dim=1).gather(1, order)
 
     def top(self, unit: int, k: int) -> list[tuple[int, int, int, float]]:
         """Best-first [(image id, r, s, activation)] of a unit (ties: lower id)."""
@@ -116,9 +114,10 @@ def _activations(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _shard(n: int, rank: int, world: int) -> range:
-    """This rank's contiguous run of whole batches (rank order is id order)."""
-    n_batches = -(-n // BATCH)
-    lo, hi = n_batches * rank // world, n_batches * (rank + 1) // world
+    """This rank's image ids: mining's run of whole batches (rank order is id order)."""
+    from generator.vis.data.mining import batch_shard
+
+    lo, hi = batch_shard(n, BATCH, rank, world)
     return range(min(n, lo * BATCH), min(n, hi * BATCH))
 
 

@@ -173,6 +173,12 @@ def _page(result, slug: str) -> BeautifulSoup:
                          "html.parser")
 
 
+def _built_file(result, src: str) -> Path:
+    """The output file a page's root-relative URL (under BASE) names."""
+    assert src.startswith(BASE), src
+    return result.out_dir / unquote(src[len(BASE):])
+
+
 def _trees(page) -> list[dict]:
     """Each hierarchy figure as {root, followed: [units down the followed path],
     levels: [[child units of the followed node, heaviest first], ...]}."""
@@ -275,23 +281,52 @@ def test_imagenet_example_builds_on_cached_weights(tmp_path, monkeypatch):
 @needs_default
 def test_featurevis_post_matches_its_figures(example):
     """The pictures reach what the post says, and more than any of the 2,000 sample
-    images (computed here independently, from the model's own forward)."""
+    images (computed here independently, from the model's own forward).
+
+    An optimized picture's exact value moves a little between CPUs (AVX2 and AVX-512
+    kernels round differently and hundreds of ascent steps amplify it; diversity most),
+    so the post says "about" or "past" for those and exact figures only for the sample."""
+    import numpy as np
     import torch
+    from PIL import Image
 
     from generator.vis.core.models import load_model
     from generator.vis.default import model as default_model
 
     where = "content/posts/2024-06-15-what-a-unit-wants-to-see.md"
     page = _page(example[1], "what-a-unit-wants-to-see")
-    reached = {}
+    reached, files = {}, {}
     for fig in page.select("figure.ft-optimize"):
         for cell in fig.select(".ft-optimized"):
-            reached[cell["data-unit"]] = [float(i["data-activation"]) for i in cell.find_all("img")]
-    quoted = {"fc8_7": [33.8], "fc8_1": [36.2], "fc8_8": [39.5], "conv5_34": [0.49, 0.59],
-              "conv4_11": [1.21, 0.90], "conv3_40": [0.87, 0.92]}
-    assert set(reached) == set(quoted), where
-    for unit, values in quoted.items():
-        assert reached[unit] == pytest.approx(values, rel=0.02, abs=0.01), (where, unit)
+            imgs = cell.find_all("img")
+            reached[cell["data-unit"]] = [float(i["data-activation"]) for i in imgs]
+            files[cell["data-unit"]] = [_built_file(example[1], i["src"]) for i in imgs]
+    about = {"fc8_7": 34, "fc8_1": 36, "fc8_8": 40}        # "reaches about 34"
+    passes = {"conv5_34": 0.4, "conv4_11": 0.7, "conv3_40": 0.7}   # "both get past 0.4"
+    sample_best = {"fc8_7": 15.05, "fc8_1": 20.74, "fc8_8": 22.1,
+                   "conv5_34": 0.14, "conv4_11": 0.44, "conv3_40": 0.27,
+                   "fc7_376": 6.63, "fc6_245": 4.39}
+    assert set(reached) == set(about) | set(passes), where
+    for unit, value in about.items():
+        assert len(reached[unit]) == 1 and abs(reached[unit][0] - value) < 1, (where, unit, reached[unit])
+        gray = np.asarray(Image.open(files[unit][0]).convert("L"), dtype=float) / 255
+        assert ((gray < 0.05) | (gray > 0.95)).mean() > 0.5, (where, unit, "more than half")
+    for unit, bound in passes.items():
+        assert len(reached[unit]) == 2 and min(reached[unit]) > bound, (where, unit, reached[unit])
+
+    tree = page.select_one("figure.ft-hierarchy")
+    assert len(tree.select(".ft-node .ft-picture")) == 7, where
+    edges = [(float(g["data-weight"]), g["data-child"])
+             for g in tree.select('g.ft-edge[data-parent="fc8_7"]')]
+    assert max(edges)[1] == "fc7_376" and max(edges)[0] == pytest.approx(4.29, abs=0.006), (where, edges)
+    in_tree = {}
+    for node in tree.select(".ft-node"):
+        title = node.select_one(".ft-picture")["title"]
+        in_tree[node["data-unit"]] = [float(re.search(r"reaches ([-0-9.]+)", title).group(1))]
+    for unit, value in {"fc7_376": 10, "fc6_245": 11}.items():   # "reaches about 10"
+        assert abs(in_tree[unit][0] - value) < 0.6, (where, unit, in_tree[unit])
+        reached[unit] = in_tree[unit]
+
     model = load_model("default")
     images, _ = default_model.load_sample()
     x = default_model.to_input(torch.from_numpy(images))
@@ -308,8 +343,12 @@ def test_featurevis_post_matches_its_figures(example):
         h = acts[layer.name][:, index]
         best = float((h.flatten(1).mean(1) if h.dim() == 3 else h).max())
         assert min(values) > best, (where, unit, values, best)
+        assert best == pytest.approx(sample_best[unit], rel=0.001, abs=0.006), (where, unit, best)
+
     dream = page.select_one("figure.ft-dream")
-    titles = [i.get("title", "") for i in dream.find_all("img")]
-    assert any(t.startswith("objective 0.0715 → 0.492") for t in titles), (where, titles)
-    tree = page.select_one("figure.ft-hierarchy")
-    assert len(tree.select(".ft-node .ft-picture")) == 7, where
+    moves = [re.fullmatch(r"objective ([0-9.]+) → ([0-9.]+)", i.get("title") or "")
+             for i in dream.find_all("img")]
+    before, after = next(map(float, m.groups()) for m in moves if m)
+    assert before == pytest.approx(0.071, abs=0.0006), (where, before)   # "from 0.071"
+    assert after == pytest.approx(0.49, abs=0.006), (where, after)        # "to 0.49"
+    assert 6.5 <= after / before <= 7.5, (where, "about seven times")

@@ -37,3 +37,33 @@ def test_inactive_units_warn_once_and_say_so_on_the_tile(tmp_path, capsys):
     assert "no-legends" in page.body["class"]
     root_node = tree.select_one('.ft-node[data-unit="fc6_12"]')
     assert "ft-inactive" in root_node["class"] and root_node.select_one(".ft-inactive-note")
+
+
+def test_a_negative_logit_is_not_inactive(tmp_path, capsys):
+    """A logit has no ReLU: below zero it still seeds a picture (scaled by a negative
+    value), so only an exact 0 is "inactive". fc8_8 (Bag) is -5.69 on the sneaker."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "site"
+    (root / "posts").mkdir(parents=True)
+    (root / "images").mkdir()
+    shutil.copy(ROOT / "content" / "images" / "sneaker_9.png", root / "images")
+    (root / "site.toml").write_text('title = "t"\nimage = "sneaker_9.png"\n'
+                                    'output = "out"\ncache = "cache"\n')
+    (root / "posts" / "2024-01-01-neg.md").write_text(
+        "---\ntitle: neg\ndate: 2024-01-01\n---\n<< units fc8_8 >>\n\n"
+        "<< hierarchy fc8_8 depth=1 children=2 >>\n")
+    build(root, quiet=False)
+    assert "inactive" not in capsys.readouterr().err
+    page = BeautifulSoup((root / "out" / "neg" / "index.html").read_text(), "html.parser")
+    units, tree = page.find_all("figure")
+    cell = units.select_one('.ft-cell[data-unit="fc8_8"]')
+    assert "ft-inactive" not in cell["class"] and not cell.select(".ft-inactive-note")
+    assert "activation -5.69" in cell.img["title"]
+    tile = np.asarray(Image.open(root / "out" / cell.img["src"].lstrip("/")).convert("L"))
+    assert tile.std() > 1                      # a picture, not a blank gray square
+    node = tree.select_one('.ft-node[data-unit="fc8_8"]')
+    assert "ft-inactive" not in node["class"] and not node.select(".ft-inactive-note")
+    weights = [float(g["data-weight"]) for g in tree.select("g.ft-edge")]
+    assert len(weights) == 2 and min(weights) > 0

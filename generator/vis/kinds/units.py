@@ -84,12 +84,14 @@ def add_pictures(session, req, model, tiles, nodes) -> str | None:
 
 def warn_inactive(nodes, wanted) -> None:
     """A requested unit that is off on this image draws an empty tile and zero-weight
-    edges; say so once, at the directive (the tile says it too)."""
+    edges; say so once, at the directive (the tile says it too). Off is exactly 0: a
+    ReLU output is never below it, and a negative logit still seeds a picture (its
+    gradient, scaled by a negative value, is not empty)."""
     import warnings
 
     from generator.vis.errors import EngineWarning
 
-    dead = [n.unit for n in nodes if n.unit in wanted and not n.activation > 0]
+    dead = [n.unit for n in nodes if n.unit in wanted and n.activation == 0]
     if dead:
         warnings.warn(f"{', '.join(dict.fromkeys(dead))}: inactive on this image (activation "
                       "0): its picture is empty and its edges weigh 0", EngineWarning)

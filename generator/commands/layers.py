@@ -67,9 +67,9 @@ def _print(model, rows) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    if any(r["field"] is None for r in rows):
-        click.echo("field ?: the forward pass could not be followed through modules (e.g. a "
-                   "functional max-pool; nn.MaxPool2d works), so patch grids are unavailable")
+    why = next((r["field_error"] for r in rows if r["field"] is None), None)
+    if why:
+        click.echo(f"field ?: {why}; patch grids, crops and atlas patches need receptive fields")
     for r in rows:
         if "top" in r:
             units = ", ".join(f"{u['unit']} {u['activation']:.3g}"

@@ -55,3 +55,40 @@ def test_a_bad_model_is_one_line():
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         result.stderr.strip()] and "unknown model 'lenet'" in result.stderr
+
+
+UPSAMPLING = '''
+import torch.nn as nn
+import torch.nn.functional as F
+
+INPUT_SHAPE, MEAN, STD, LABELS = (1, 16, 16), (0.5,), (0.5,), ["a", "b"]
+
+
+class Up(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 2, 3)
+        self.conv2 = nn.Conv2d(2, 2, 3)
+        self.fc = nn.Linear(2 * 26 * 26, 2)
+
+    def forward(self, x):
+        x = F.interpolate(F.relu(self.conv1(x)), scale_factor=2)
+        return self.fc(F.relu(self.conv2(x)).flatten(1))
+
+
+def build():
+    return Up().eval()
+'''
+
+
+def test_a_model_whose_fields_cannot_be_followed_says_why(tmp_path):
+    """The layers are still listed; the one line under the table names the call."""
+    (tmp_path / "up.py").write_text(UPSAMPLING)
+    result = run("--model", f"{tmp_path / 'up.py'}:build")
+    assert result.exit_code == 0, result.output
+    note = [l for l in result.stdout.splitlines() if l.startswith("field ?:")]
+    assert note == ["field ?: cannot compute receptive fields through Up.forward: interpolate "
+                    "changes the map from (14, 14) to (28, 28); supported: conv2d, max/avg "
+                    "pooling, adaptive pooling with even bins, pad, calls that keep the map "
+                    "size, flatten/linear; patch grids, crops and atlas patches need receptive "
+                    "fields"], result.stdout

@@ -14,11 +14,11 @@ from generator.vis.errors import EngineError
 def describe(model: Model, x: torch.Tensor | None = None, top: int = 5) -> list[dict]:
     """One dict per named layer, in forward order; with `x` (C, H, W), also `top` units
     by activation (max over space for a conv channel). `field` is None when the forward
-    cannot be followed to receptive fields."""
+    cannot be followed to receptive fields, and `field_error` then says why."""
     try:
-        fields = layer_fields(model)
-    except EngineError:   # e.g. a functional max-pool the field tracer cannot follow
-        fields = {}
+        fields, why = layer_fields(model), None
+    except EngineError as e:   # e.g. an interpolation: listing the layers still helps
+        fields, why = {}, str(e)
     modules = dict(model.module.named_modules())
     acts = _activations(model, x) if x is not None else {}
     out = []
@@ -35,6 +35,8 @@ def describe(model: Model, x: torch.Tensor | None = None, top: int = 5) -> list[
             "field": None if f is None else {"size": list(f.size), "stride": list(f.jump),
                                              "global": f.is_global},
         }
+        if f is None:
+            row["field_error"] = why
         if layer.name in acts:
             row["top"] = _top(model, layer, acts[layer.name], top)
         out.append(row)

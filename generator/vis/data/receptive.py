@@ -3,18 +3,22 @@
 A location (r, s) of a conv layer can only be influenced by a rectangle of input pixels.
 Its size, the step between neighbouring locations and the offset of location (0, 0)
 follow from the chain of kernels, strides, paddings and dilations before the layer. We
-learn that chain by running one dummy forward pass with hooks on every leaf module, so
-the order is the real execution order, not the registration order.
+learn that chain by running one dummy forward pass under a `TorchFunctionMode` that sees
+every torch call, so modules (`nn.MaxPool2d`) and functional calls in a `forward`
+(`F.max_pool2d(F.relu(x), 2)`, `torch.flatten`) count alike, in real execution order.
 
 Patch grids crop that rectangle. Near the border it reaches outside the image; the crop
 is then padded (never shifted), so every patch of a layer has the same size and the
 unit's centre sits at the same place in each one.
 
-Tensors are followed by identity: a module's input is the output of the module that
-produced it. An input made by a functional op (`F.relu(x)`) is matched to the latest
-module output of the same shape. Branches that are merged back by functional ops
-(residual adds) are assumed to lie inside the main path's field, which holds for the
-usual centred, symmetrically padded convolutions.
+Tensors are followed by identity from the input: a call's output gets its field from
+the inputs that carry one (weights and constants carry none). Sliding windows (conv2d,
+max/avg pooling, adaptive pooling with even bins) and `pad` move the field; a call that
+keeps the map size is pointwise (activations, normalizations, dropout, channel
+concatenation; a residual add takes the union of its branches' boxes); a call that
+leaves no map (flatten, linear, a spatial mean) makes it global. Anything else that
+changes the map size (interpolation, transposed convs, spatial slicing) is one error
+naming the call and the module it ran in.
 """
 from __future__ import annotations
 
@@ -22,20 +26,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from generator.vis.core.taps import split
 from generator.vis.errors import EngineError
-
-# Modules that act on each spatial location separately (or only across channels).
-POINTWISE = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
-    nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus,
-    nn.Identity, nn.Dropout, nn.Dropout2d, nn.AlphaDropout, nn.BatchNorm2d,
-    nn.LocalResponseNorm, nn.Softmax2d,
-)
-# Modules after which every output depends on the whole input.
-GLOBAL = (nn.Flatten, nn.Linear, nn.LazyLinear)
-
 
 @dataclass(frozen=True)
 class Box:
@@ -71,7 +65,7 @@ class Field:
     input_hw: tuple[int, int]
     output_hw: tuple[int, int]
     is_global: bool = False
-    windows: tuple = ()   # per sliding window, per axis: (kernel, stride, dilation, pad_before, input_size)
+    windows: tuple | None = ()   # per sliding window, per axis: (kernel, stride, dilation, pad_before, input_size)
 
     def box(self, r: int, s: int) -> Box:
         """The input box of location (r, s)."""
@@ -89,6 +83,10 @@ class Field:
         """
         if self.is_global:
             return self.box(r, s)
+        if self.windows is None:            # merged branches: only their common box is known
+            b = self.box(r, s)
+            return Box(max(b.top, 0), max(b.left, 0), min(b.bottom, self.input_hw[0]),
+                       min(b.right, self.input_hw[1]))
         rows, cols = _reach(r, (w[0] for w in self.windows)), _reach(s, (w[1] for w in self.windows))
         return Box(min(rows), min(cols), max(rows) + 1, max(cols) + 1)
 
@@ -115,7 +113,7 @@ class _Chain:
     start: tuple[int, int]
     hw: tuple[int, int]
     is_global: bool = False
-    windows: tuple = ()
+    windows: tuple | None = ()    # None: past a merge whose boxes the windows do not bound
 
 
 def _pair(v) -> tuple[int, int]:
@@ -145,49 +143,145 @@ def _window(chain: _Chain, kernel, stride, padding, dilation, ceil_mode) -> _Cha
         if ceil_mode and (out - 1) * st[i] >= chain.hw[i] + before[i]:
             out -= 1
         hw.append(out)
-    return _Chain(tuple(size), tuple(jump), tuple(start), tuple(hw), False,
-                  chain.windows + (tuple(window),))
+    windows = None if chain.windows is None else chain.windows + (tuple(window),)
+    return _Chain(tuple(size), tuple(jump), tuple(start), tuple(hw), False, windows)
 
 
-def _step(chain: _Chain, module: nn.Module, path: str, out_hw) -> _Chain:
-    """The chain after one leaf module, or an EngineError naming the module."""
-    if chain.is_global or isinstance(module, GLOBAL):
-        return _Chain(chain.size, chain.jump, chain.start, chain.hw, True, chain.windows)
-    if isinstance(module, POINTWISE):
-        return chain
-    if isinstance(module, nn.Conv2d):
-        new = _window(chain, module.kernel_size, module.stride, module.padding,
-                      module.dilation, False)
-    elif isinstance(module, nn.MaxPool2d):
-        new = _window(chain, module.kernel_size, module.stride or module.kernel_size,
-                      module.padding, module.dilation, module.ceil_mode)
-    elif isinstance(module, nn.AvgPool2d):
-        new = _window(chain, module.kernel_size, module.stride or module.kernel_size,
-                      module.padding, 1, module.ceil_mode)
-    elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-        out = tuple(o if o is not None else i for o, i in zip(_pair_opt(module.output_size), chain.hw))
+def _arg(args, kwargs, i: int, name: str, default=None):
+    """Argument `name` of a call, given at position i or by keyword."""
+    if len(args) > i:
+        return args[i]
+    return kwargs.get(name, default)
+
+
+def _tensors(value):
+    """Every tensor in a call's arguments (lists and tuples included, as torch.cat takes)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _tensors(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _tensors(v)
+
+
+_MAX_POOLS = {"max_pool2d", "_max_pool2d", "max_pool2d_with_indices"}
+_ADAPTIVE = {"adaptive_avg_pool2d", "adaptive_max_pool2d", "_adaptive_max_pool2d",
+             "adaptive_max_pool2d_with_indices"}
+
+
+def _windowed(name: str, chain: _Chain, args, kwargs) -> _Chain | None:
+    """The chain after a sliding-window call (or pad), None when `name` is none of them."""
+    if name == "conv2d":
+        weight = _arg(args, kwargs, 1, "weight")
+        return _window(chain, tuple(weight.shape[-2:]), _arg(args, kwargs, 3, "stride", 1),
+                       _arg(args, kwargs, 4, "padding", 0), _arg(args, kwargs, 5, "dilation", 1),
+                       False)
+    if name in _MAX_POOLS or name == "avg_pool2d":
+        kernel = _arg(args, kwargs, 1, "kernel_size")
+        stride = _arg(args, kwargs, 2, "stride") or kernel      # None or [] mean the kernel
+        if name == "avg_pool2d":
+            return _window(chain, kernel, stride, _arg(args, kwargs, 3, "padding", 0), 1,
+                           _arg(args, kwargs, 4, "ceil_mode", False))
+        return _window(chain, kernel, stride, _arg(args, kwargs, 3, "padding", 0),
+                       _arg(args, kwargs, 4, "dilation", 1), _arg(args, kwargs, 5, "ceil_mode", False))
+    if name in _ADAPTIVE:
+        size = _pair_opt(_arg(args, kwargs, 1, "output_size"))
+        out = tuple(o if o is not None else i for o, i in zip(size, chain.hw))
         if out == chain.hw:
             return chain
         if out == (1, 1):
             return _Chain(chain.size, chain.jump, chain.start, chain.hw, True, chain.windows)
         if all(i % o == 0 for i, o in zip(chain.hw, out)):
             k = tuple(i // o for i, o in zip(chain.hw, out))
-            new = _window(chain, k, k, 0, 1, False)
-        else:
-            raise EngineError(
-                f"cannot compute receptive fields through {path} ({type(module).__name__}): "
-                f"adaptive pooling from {chain.hw} to {out} has uneven bins; "
-                f"use an input size divisible by the output size")
-    else:
+            return _window(chain, k, k, 0, 1, False)
+        raise EngineError(f"adaptive pooling from {chain.hw} to {out} has uneven bins; "
+                          f"use an input size divisible by the output size")
+    if name == "pad":
+        pad = list(_arg(args, kwargs, 1, "pad")) + [0, 0, 0, 0]
+        before = (int(pad[2]), int(pad[0]))                  # (top, left)
+        after = (int(pad[3]), int(pad[1]))                   # (bottom, right)
+        windows = None if chain.windows is None else chain.windows + (tuple(
+            (1, 1, 1, before[i], chain.hw[i]) for i in range(2)),)
+        return _Chain(chain.size, chain.jump,
+                      tuple(chain.start[i] - before[i] * chain.jump[i] for i in range(2)),
+                      tuple(chain.hw[i] + before[i] + after[i] for i in range(2)), False, windows)
+    return None
+
+
+def _union(chains: list[_Chain]) -> _Chain:
+    """Branches merged by a pointwise call (a residual add, a channel concat): the box
+    that holds each branch's box. The largest branch's windows still bound it exactly
+    when it holds the others (the usual case); otherwise only the box is known."""
+    base = max(chains, key=lambda c: c.size[0] * c.size[1])
+    lo = tuple(min(c.start[i] for c in chains) for i in range(2))
+    hi = tuple(max(c.start[i] + c.size[i] for c in chains) for i in range(2))
+    if lo == base.start and hi == tuple(base.start[i] + base.size[i] for i in range(2)):
+        return base
+    return _Chain(tuple(hi[i] - lo[i] for i in range(2)), base.jump, lo, base.hw, False, None)
+
+
+class _Tracer(TorchFunctionMode):
+    """Follows the input's field through every torch call of one dummy forward pass.
+
+    State because the forward pass is one: `seen` maps each tensor (by identity, kept
+    alive so ids are not reused) to its chain; `where` is the stack of running modules,
+    for error messages."""
+
+    def __init__(self, x: torch.Tensor, start: _Chain):
+        super().__init__()
+        self.seen: dict[int, tuple[torch.Tensor, _Chain]] = {id(x): (x, start)}
+        self.where: list[tuple[str, nn.Module]] = []
+        self.failure: EngineError | None = None
+
+    def chain_of(self, t) -> _Chain | None:
+        hit = self.seen.get(id(t))
+        return hit[1] if hit is not None and hit[0] is t else None
+
+    def place(self) -> str:
+        path, mod = self.where[-1] if self.where else ("", None)
+        kind = type(mod).__name__ if mod is not None else "the model"
+        return f"{path} ({kind})" if path else f"{kind}.forward"
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.failure is None:
+            first = out[0] if isinstance(out, (tuple, list)) and out else out
+            if isinstance(first, torch.Tensor):
+                chains = [c for c in map(self.chain_of, _tensors((args, kwargs))) if c is not None]
+                if chains:
+                    try:
+                        self.seen[id(first)] = (first, self._follow(func, chains, args, kwargs, first))
+                    except EngineError as e:
+                        self.failure = EngineError(f"cannot compute receptive fields through "
+                                                   f"{self.place()}: {e}")
+                        raise _Done
+        return out
+
+    def _follow(self, func, chains, args, kwargs, out) -> _Chain:
+        name = getattr(func, "__name__", str(func))
+        out_hw = _hw(out)
+        if any(c.is_global for c in chains) or out_hw is None:
+            c = chains[0]
+            return _Chain(c.size, c.jump, c.start, c.hw, True, c.windows)
+        first = self.chain_of(_arg(args, kwargs, 0, "input"))
+        new = _windowed(name, first, args, kwargs) if first is not None else None
+        if new is not None:
+            if not new.is_global and new.hw != out_hw:
+                raise EngineError(f"{name}: expected output size {new.hw}, the model "
+                                  f"produced {out_hw}")
+            return new
+        if all(c.hw == out_hw for c in chains):
+            return _union(chains)
+        if out_hw == (1, 1):
+            c = chains[0]
+            return _Chain(c.size, c.jump, c.start, c.hw, True, c.windows)
         raise EngineError(
-            f"cannot compute receptive fields through {path} ({type(module).__name__}); "
-            f"supported: Conv2d, MaxPool2d, AvgPool2d, adaptive pooling, pointwise "
-            f"activations/normalizations/dropout, Flatten, Linear")
-    if out_hw is not None and tuple(out_hw) != new.hw:
-        raise EngineError(
-            f"cannot compute receptive fields through {path} ({type(module).__name__}): "
-            f"expected output size {new.hw}, the model produced {tuple(out_hw)}")
-    return new
+            f"{name} changes the map from {chains[0].hw} to {out_hw}; supported: conv2d, "
+            f"max/avg pooling, adaptive pooling with even bins, pad, calls that keep the map "
+            f"size, flatten/linear")
 
 
 def _pair_opt(v):
@@ -211,65 +305,36 @@ def receptive_fields(module: nn.Module, input_shape, paths) -> dict[str, Field]:
         raise EngineError(f"no module {missing[0]!r} in the model; valid paths look like "
                           f"{', '.join(list(named)[1:4])}")
     c, h, w = input_shape
-    start = _Chain((1, 1), (1, 1), (0, 0), (h, w))
-    seen: dict[int, tuple[torch.Tensor, _Chain]] = {}   # id(tensor) -> (tensor, chain)
-    last: list[tuple[torch.Tensor, _Chain]] = []
+    param = next(module.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    x = torch.zeros(1, c, h, w, device=device, dtype=dtype)
+    tracer = _Tracer(x, _Chain((1, 1), (1, 1), (0, 0), (h, w)))
     fields: dict[str, Field] = {}
-    failure: list[EngineError] = []
 
-    def chain_of(x) -> _Chain:
-        if id(x) in seen and seen[id(x)][0] is x:
-            return seen[id(x)][1]
-        for t, ch in reversed(last):  # made by a functional op: latest output of its shape
-            if _hw(t) == _hw(x) and (ch.is_global or _hw(x) == ch.hw):
-                return ch
-        if _hw(x) == (h, w) and not last:
-            return start
-        if _hw(x) is None and last:   # flattened by a functional op
-            ch = last[-1][1]
-            return _Chain(ch.size, ch.jump, ch.start, ch.hw, True, ch.windows)
-        raise EngineError(f"cannot follow the model's forward pass to a tensor of shape "
-                          f"{tuple(x.shape)}; receptive fields need a chain of modules")
+    def enter(mod, args):
+        tracer.where.append((names[id(mod)], mod))
 
-    def record(t, ch):
-        seen[id(t)] = (t, ch)
-        last.append((t, ch))
-
-    def hook(mod, args, out):
-        if failure:
-            return
+    def leave(mod, args, out):
+        tracer.where.pop()
         p = names[id(mod)]
-        try:
-            if leaf[id(mod)]:
-                x = args[0] if args else None
-                ch = chain_of(x) if x is not None else start
-                ch = _step(ch, mod, p, _hw(out))
-                if isinstance(out, torch.Tensor):
-                    record(out, ch)
-            else:
-                ch = chain_of(out)
-            if p in wanted and p not in fields:
-                fields[p] = Field(ch.size, ch.jump, ch.start, (h, w),
-                                  ch.hw if not ch.is_global else (1, 1), ch.is_global,
-                                  ch.windows)
-                if len(fields) == len(wanted):
-                    raise _Done
-        except EngineError as e:
-            failure.append(e)
+        if p not in wanted or p in fields or tracer.failure is not None:
+            return
+        ch = tracer.chain_of(out[0] if isinstance(out, (tuple, list)) and out else out)
+        if ch is None:
+            tracer.failure = EngineError(f"cannot follow the model's forward pass from the "
+                                         f"input to the output of {p}")
+            raise _Done
+        fields[p] = Field(ch.size, ch.jump, ch.start, (h, w),
+                          ch.hw if not ch.is_global else (1, 1), ch.is_global, ch.windows)
+        if len(fields) == len(wanted):
             raise _Done
 
     names = {id(m): p for p, m in named.items()}
-    leaf = {id(m): not any(True for _ in m.children()) for m in named.values()}
-    handles = [m.register_forward_hook(hook) for p, m in named.items()
-               if p and (leaf[id(m)] or p in wanted)]
+    handles = [hd for m in named.values()
+               for hd in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
     try:
-        param = next(module.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-        x = torch.zeros(1, c, h, w, device=device, dtype=dtype)
-        start_t = x
-        seen[id(start_t)] = (start_t, start)
-        with torch.no_grad():
+        with torch.no_grad(), tracer:
             try:
                 module(x)
             except _Done:
@@ -277,8 +342,8 @@ def receptive_fields(module: nn.Module, input_shape, paths) -> dict[str, Field]:
     finally:
         for hd in handles:
             hd.remove()
-    if failure:
-        raise failure[0]
+    if tracer.failure is not None:
+        raise tracer.failure
     lost = [p for p in paths if p not in fields]
     if lost:
         raise EngineError(f"module {lost[0]!r} did not run in the model's forward pass")
@@ -286,8 +351,7 @@ def receptive_fields(module: nn.Module, input_shape, paths) -> dict[str, Field]:
 
 
 class _Done(Exception):
-    """Stops the dummy forward pass once every wanted field is known."""
-
+    """Stops the dummy forward pass once every wanted field is known (or one failed)."""
 
 def layer_fields(model, names=None) -> dict[str, Field]:
     """Receptive fields of a loaded model's named layers (all layers by default)."""

@@ -36,10 +36,9 @@ def atlas(site_dir, device, quiet):
         if int(os.environ.get("RANK", "0")) == 0:
             from generator.site.guard import claim_cache
             claim_cache(config.cache, False)     # the cache the build will read
-        if world > 1:
-            from generator.vis.data.mining import init_distributed
-            device = init_distributed(device)
-        found = AtlasStore(config, config.atlas, quiet=quiet, device=device, summary=False).load()
+        from generator.vis.data.mining import process_group
+        with process_group(device) as device:
+            found = AtlasStore(config, config.atlas, quiet=quiet, device=device, summary=False).load()
     except BuildError as e:
         raise UserError(str(e)) from None
     if int(os.environ.get("RANK", "0")) == 0 and not quiet:

@@ -41,30 +41,30 @@ def index(model_name, weights, layer_pairs, dataset_spec, k, layer_names, batch_
     """Mine a dataset for each unit's top-activating examples."""
     from generator.vis.errors import EngineError, EngineWarning
     from generator.vis.data.datasets import check_fits, open_dataset
-    from generator.vis.data.mining import dist_info, init_distributed, load_or_mine
+    from generator.vis.data.mining import dist_info, load_or_mine, process_group
     from generator.vis.core.models import load_model
 
     try:
         model_name, weights, layers_given, cache_dir = as_the_build_sees_it(
             model_name, weights, layer_map(layer_pairs), cache_dir)
-        device = init_distributed(device)
-        rank, world = dist_info()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", EngineWarning)
-            model = load_model(model_name, weights=weights, layers=layers_given, device=device)
-        layers = [n.strip() for n in layer_names.split(",") if n.strip()] if layer_names else None
-        if layer_names is not None and not layers:
-            raise UserError(f"--layers is empty; name some of {', '.join(model.layer_names)}")
-        dataset = open_dataset(dataset_spec, memo_dir=Path(cache_dir) / "files")
-        check_fits(dataset, model)
-        if rank == 0:   # once the inputs check out: an error is one line on its own
-            for w in caught:
-                if issubclass(w.category, EngineWarning):
-                    click.echo(f"warning: {w.message}", err=True)
-        start = time.perf_counter()
-        topk = load_or_mine(model, dataset, k, layers, cache_dir, progress=not quiet,
-                            batch_size=batch_size, workers=workers, chunk_batches=chunk_batches)
-        seconds = time.perf_counter() - start
+        with process_group(device) as device:
+            rank, world = dist_info()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", EngineWarning)
+                model = load_model(model_name, weights=weights, layers=layers_given, device=device)
+            layers = [n.strip() for n in layer_names.split(",") if n.strip()] if layer_names else None
+            if layer_names is not None and not layers:
+                raise UserError(f"--layers is empty; name some of {', '.join(model.layer_names)}")
+            dataset = open_dataset(dataset_spec, memo_dir=Path(cache_dir) / "files")
+            check_fits(dataset, model)
+            if rank == 0:   # once the inputs check out: an error is one line on its own
+                for w in caught:
+                    if issubclass(w.category, EngineWarning):
+                        click.echo(f"warning: {w.message}", err=True)
+            start = time.perf_counter()
+            topk = load_or_mine(model, dataset, k, layers, cache_dir, progress=not quiet,
+                                batch_size=batch_size, workers=workers, chunk_batches=chunk_batches)
+            seconds = time.perf_counter() - start
     except EngineError as exc:
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:

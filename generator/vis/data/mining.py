@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -326,6 +327,27 @@ def init_distributed(device: str | None = None) -> str | None:
         device = f"cuda:{local}"
     dist.init_process_group("nccl" if cuda else "gloo")
     return device or "cpu"
+
+
+@contextmanager
+def process_group(device: str | None = None):
+    """`init_distributed` for the length of a command, then leave the group cleanly.
+
+    A rank that exits while gloo's threads still run aborts ("terminate called without an
+    active exception", SIGABRT) and torchrun reports the whole run failed although its
+    work was done. So every rank waits at a barrier once the work succeeded, then
+    destroys the group it joined (after a failure it only destroys: a barrier would wait
+    for ranks that may never come)."""
+    import torch.distributed as dist
+    joined = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
+    device = init_distributed(device)
+    try:
+        yield device
+        if joined:
+            dist.barrier()
+    finally:
+        if joined and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def batch_shard(n: int, batch_size: int, rank: int, world: int) -> tuple[int, int]:

@@ -65,7 +65,7 @@ class Field:
     input_hw: tuple[int, int]
     output_hw: tuple[int, int]
     is_global: bool = False
-    windows: tuple | None = ()   # per sliding window, per axis: (kernel, stride, dilation, pad_before, input_size)
+    windows: tuple | None = ()   # per window, per axis: (kernel, stride, dilation, pad_before, input_size)
 
     def box(self, r: int, s: int) -> Box:
         """The input box of location (r, s)."""

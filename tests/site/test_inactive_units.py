@@ -10,16 +10,22 @@ from generator.site.pipeline import build
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_inactive_units_warn_once_and_say_so_on_the_tile(tmp_path, capsys):
+def sneaker_site(tmp_path, slug: str, figures: str, toml: str = "") -> Path:
+    """A site on the default model and the sneaker with one post of `figures`."""
     root = tmp_path / "site"
     (root / "posts").mkdir(parents=True)
     (root / "images").mkdir()
     shutil.copy(ROOT / "content" / "images" / "sneaker_9.png", root / "images")
     (root / "site.toml").write_text('title = "t"\nimage = "sneaker_9.png"\n'
-                                    'output = "out"\ncache = "cache"\n[theme]\nlegends = false\n')
-    (root / "posts" / "2024-01-01-dead.md").write_text(
-        "---\ntitle: dead\ndate: 2024-01-01\n---\n<< units fc6_12 fc6_245 >>\n\n"
-        "<< hierarchy fc6_12 depth=1 children=2 >>\n")
+                                    'output = "out"\ncache = "cache"\n' + toml)
+    (root / "posts" / f"2024-01-01-{slug}.md").write_text(
+        f"---\ntitle: {slug}\ndate: 2024-01-01\n---\n{figures}")
+    return root
+
+
+def test_inactive_units_warn_once_and_say_so_on_the_tile(tmp_path, capsys):
+    root = sneaker_site(tmp_path, "dead", "<< units fc6_12 fc6_245 >>\n\n"
+                        "<< hierarchy fc6_12 depth=1 children=2 >>\n", "[theme]\nlegends = false\n")
     build(root, quiet=False)
     err = capsys.readouterr().err
     lines = [l for l in err.splitlines() if "inactive on this image" in l]
@@ -45,15 +51,7 @@ def test_a_negative_logit_is_not_inactive(tmp_path, capsys):
     import numpy as np
     from PIL import Image
 
-    root = tmp_path / "site"
-    (root / "posts").mkdir(parents=True)
-    (root / "images").mkdir()
-    shutil.copy(ROOT / "content" / "images" / "sneaker_9.png", root / "images")
-    (root / "site.toml").write_text('title = "t"\nimage = "sneaker_9.png"\n'
-                                    'output = "out"\ncache = "cache"\n')
-    (root / "posts" / "2024-01-01-neg.md").write_text(
-        "---\ntitle: neg\ndate: 2024-01-01\n---\n<< units fc8_8 >>\n\n"
-        "<< hierarchy fc8_8 depth=1 children=2 >>\n")
+    root = sneaker_site(tmp_path, "neg", "<< units fc8_8 >>\n\n<< hierarchy fc8_8 depth=1 children=2 >>\n")
     build(root, quiet=False)
     assert "inactive" not in capsys.readouterr().err
     page = BeautifulSoup((root / "out" / "neg" / "index.html").read_text(), "html.parser")

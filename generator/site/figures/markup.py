@@ -76,7 +76,7 @@ def _tree_context(fig, url) -> dict:
         n = p.node
         nodes.append({
             "unit": n.unit, "layer": n.layer, "index": n.index,
-            "activation": n.activation, "weight": n.weight,
+            "activation": n.activation, "inactive": n.inactive, "weight": n.weight,
             "parent": p.parent.node.unit if p.parent else None, "path": n.path,
             "src": url(n.tile), "followed": bool(n.children), "patches": n.patches,
             "picture": n.picture, "field": n.field,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator.vis.kinds.pictures import Picture
-from generator.vis.kinds.results import Figure, PatchGrid
+from generator.vis.kinds.results import Figure, OneUnit, PatchGrid
 from generator.vis.kinds.session import percentile_of
 from generator.vis.kinds.spec import DATASET, FEATUREVIS, PATCHES, Key, Kind, keys
 from generator.vis.kinds.crops import crop_all
@@ -35,7 +35,7 @@ def default_explore_budget(input_shape, bytes_per_pixel=None) -> int:
 
 
 @dataclass(kw_only=True)
-class TreeNode:
+class TreeNode(OneUnit):
     unit: str
     layer: str
     index: int

@@ -29,6 +29,17 @@ class PatchGrid:
     examples: list[Example] = field(default_factory=list)
 
 
+class OneUnit:
+    """What a tile of one unit on the image (a result with an `activation` field) can say
+    of itself: the one definition the warning and the templates read."""
+
+    @property
+    def inactive(self) -> bool:
+        """Off on this image: exactly 0. A ReLU output is never below it, and a negative
+        logit still seeds a picture (its gradient, scaled by a negative value, is not empty)."""
+        return self.activation == 0
+
+
 @dataclass(kw_only=True)
 class Example:
     source: str

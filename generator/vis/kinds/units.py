@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from generator.vis.kinds.crops import crop_all
 from generator.vis.kinds.pictures import Picture, Settings, picture
-from generator.vis.kinds.results import Figure, PatchGrid
+from generator.vis.kinds.results import Figure, OneUnit, PatchGrid
 from generator.vis.kinds.session import percentile_of
 from generator.vis.kinds.spec import DATASET, FEATUREVIS, PATCHES, Key, Kind, keys
 
@@ -19,7 +19,7 @@ OPTIMIZE = Key("int", 0, 0, 1, unset=0,
 
 
 @dataclass(kw_only=True)
-class UnitTile:
+class UnitTile(OneUnit):
     unit: str
     layer: str
     index: int
@@ -84,14 +84,12 @@ def add_pictures(session, req, model, tiles, nodes) -> str | None:
 
 def warn_inactive(nodes, wanted) -> None:
     """A requested unit that is off on this image draws an empty tile and zero-weight
-    edges; say so once, at the directive (the tile says it too). Off is exactly 0: a
-    ReLU output is never below it, and a negative logit still seeds a picture (its
-    gradient, scaled by a negative value, is not empty)."""
+    edges; say so once, at the directive (the tile says it too)."""
     import warnings
 
     from generator.vis.errors import EngineWarning
 
-    dead = [n.unit for n in nodes if n.unit in wanted and n.activation == 0]
+    dead = [n.unit for n in nodes if n.unit in wanted and n.inactive]
     if dead:
         warnings.warn(f"{', '.join(dict.fromkeys(dead))}: inactive on this image (activation "
                       "0): its picture is empty and its edges weigh 0", EngineWarning)

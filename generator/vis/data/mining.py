@@ -339,8 +339,9 @@ def process_group(device: str | None = None):
     destroys the group it joined (after a failure it only destroys: a barrier would wait
     for ranks that may never come)."""
     import torch.distributed as dist
-    joined = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
+    was = dist.is_initialized()
     device = init_distributed(device)
+    joined = not was and dist.is_initialized()     # a group this call made is its to leave
     try:
         yield device
         if joined:

@@ -115,6 +115,14 @@ class _Chain:
     is_global: bool = False
     windows: tuple | None = ()    # None: past a merge whose boxes the windows do not bound
 
+    def made_global(self) -> "_Chain":
+        """After a flatten, a linear layer or a spatial reduction: the whole input."""
+        return _Chain(self.size, self.jump, self.start, self.hw, True, self.windows)
+
+    def windows_with(self, window) -> tuple | None:
+        """The windows so far and one more (per axis); None stays None."""
+        return None if self.windows is None else self.windows + (tuple(window),)
+
 
 def _pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
@@ -143,8 +151,7 @@ def _window(chain: _Chain, kernel, stride, padding, dilation, ceil_mode) -> _Cha
         if ceil_mode and (out - 1) * st[i] >= chain.hw[i] + before[i]:
             out -= 1
         hw.append(out)
-    windows = None if chain.windows is None else chain.windows + (tuple(window),)
-    return _Chain(tuple(size), tuple(jump), tuple(start), tuple(hw), False, windows)
+    return _Chain(tuple(size), tuple(jump), tuple(start), tuple(hw), False, chain.windows_with(window))
 
 
 def _arg(args, kwargs, i: int, name: str, default=None):
@@ -192,7 +199,7 @@ def _windowed(name: str, chain: _Chain, args, kwargs) -> _Chain | None:
         if out == chain.hw:
             return chain
         if out == (1, 1):
-            return _Chain(chain.size, chain.jump, chain.start, chain.hw, True, chain.windows)
+            return chain.made_global()
         if all(i % o == 0 for i, o in zip(chain.hw, out)):
             k = tuple(i // o for i, o in zip(chain.hw, out))
             return _window(chain, k, k, 0, 1, False)
@@ -202,11 +209,10 @@ def _windowed(name: str, chain: _Chain, args, kwargs) -> _Chain | None:
         pad = list(_arg(args, kwargs, 1, "pad")) + [0, 0, 0, 0]
         before = (int(pad[2]), int(pad[0]))                  # (top, left)
         after = (int(pad[3]), int(pad[1]))                   # (bottom, right)
-        windows = None if chain.windows is None else chain.windows + (tuple(
-            (1, 1, 1, before[i], chain.hw[i]) for i in range(2)),)
         return _Chain(chain.size, chain.jump,
                       tuple(chain.start[i] - before[i] * chain.jump[i] for i in range(2)),
-                      tuple(chain.hw[i] + before[i] + after[i] for i in range(2)), False, windows)
+                      tuple(chain.hw[i] + before[i] + after[i] for i in range(2)), False,
+                      chain.windows_with((1, 1, 1, before[i], chain.hw[i]) for i in range(2)))
     return None
 
 
@@ -247,25 +253,25 @@ class _Tracer(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if self.failure is None:
-            first = out[0] if isinstance(out, (tuple, list)) and out else out
-            if isinstance(first, torch.Tensor):
-                chains = [c for c in map(self.chain_of, _tensors((args, kwargs))) if c is not None]
-                if chains:
-                    try:
-                        self.seen[id(first)] = (first, self._follow(func, chains, args, kwargs, first))
-                    except EngineError as e:
-                        self.failure = EngineError(f"cannot compute receptive fields through "
-                                                   f"{self.place()}: {e}")
-                        raise _Done
+        first = _first(out)
+        if self.failure is not None or not isinstance(first, torch.Tensor):
+            return out
+        chains = [c for c in map(self.chain_of, _tensors((args, kwargs))) if c is not None]
+        if not chains:              # weights, constants: nothing derived from the input
+            return out
+        try:
+            self.seen[id(first)] = (first, self._follow(func, chains, args, kwargs, first))
+        except EngineError as e:
+            self.failure = EngineError(f"cannot compute receptive fields through "
+                                       f"{self.place()}: {e}")
+            raise _Done
         return out
 
     def _follow(self, func, chains, args, kwargs, out) -> _Chain:
         name = getattr(func, "__name__", str(func))
         out_hw = _hw(out)
         if any(c.is_global for c in chains) or out_hw is None:
-            c = chains[0]
-            return _Chain(c.size, c.jump, c.start, c.hw, True, c.windows)
+            return chains[0].made_global()
         first = self.chain_of(_arg(args, kwargs, 0, "input"))
         new = _windowed(name, first, args, kwargs) if first is not None else None
         if new is not None:
@@ -276,12 +282,16 @@ class _Tracer(TorchFunctionMode):
         if all(c.hw == out_hw for c in chains):
             return _union(chains)
         if out_hw == (1, 1):
-            c = chains[0]
-            return _Chain(c.size, c.jump, c.start, c.hw, True, c.windows)
+            return chains[0].made_global()
         raise EngineError(
             f"{name} changes the map from {chains[0].hw} to {out_hw}; supported: conv2d, "
             f"max/avg pooling, adaptive pooling with even bins, pad, calls that keep the map "
             f"size, flatten/linear")
+
+
+def _first(out):
+    """A call's or module's main output: the first of a tuple (max pooling's indices)."""
+    return out[0] if isinstance(out, (tuple, list)) and out else out
 
 
 def _pair_opt(v):
@@ -320,7 +330,7 @@ def receptive_fields(module: nn.Module, input_shape, paths) -> dict[str, Field]:
         p = names[id(mod)]
         if p not in wanted or p in fields or tracer.failure is not None:
             return
-        ch = tracer.chain_of(out[0] if isinstance(out, (tuple, list)) and out else out)
+        ch = tracer.chain_of(_first(out))
         if ch is None:
             tracer.failure = EngineError(f"cannot follow the model's forward pass from the "
                                          f"input to the output of {p}")
@@ -352,6 +362,7 @@ def receptive_fields(module: nn.Module, input_shape, paths) -> dict[str, Field]:
 
 class _Done(Exception):
     """Stops the dummy forward pass once every wanted field is known (or one failed)."""
+
 
 def layer_fields(model, names=None) -> dict[str, Field]:
     """Receptive fields of a loaded model's named layers (all layers by default)."""
